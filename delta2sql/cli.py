@@ -1,0 +1,134 @@
+"""`delta2sql` command line: thin commands over functions that tests call directly.
+
+Exit codes follow dbt: 0 success, 1 handled failure (bad log, failed check), 2 unexpected error.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from delta2sql.catalog import catalog_from_options
+from delta2sql.errors import Delta2SqlError
+from delta2sql.extract import DEFAULT_BATCH_SIZE
+from delta2sql.migrate import TableSpec, migrate_tables
+from delta2sql.progress import ConsoleReporter, JsonReporter
+from delta2sql.validate import LEVELS, validate_tables
+
+catalog_option = click.option(
+    "--catalog", "catalog_path", envvar="DELTA2SQL_CATALOG",
+    help="Catalog database file (DuckDB). Default: delta2sql.duckdb.",
+)
+target_option = click.option("--target", "-t", envvar="DELTA2SQL_TARGET", help="dbt target of profiles/profiles.yml.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON lines on stdout.")
+debug_option = click.option("--debug", is_flag=True, help="Show tracebacks.")
+
+
+def _run(as_json: bool, debug: bool, body) -> None:
+    reporter = JsonReporter() if as_json else ConsoleReporter()
+    try:
+        code = body(reporter)
+    except Delta2SqlError as exc:
+        reporter.event("error", message=f"[red]error:[/red] {exc}", error=str(exc))
+        if debug:
+            traceback.print_exc()
+        sys.exit(1)
+    except Exception as exc:  # unexpected: say so, exit 2 like dbt
+        reporter.event("error", message=f"[red]unexpected error:[/red] {exc!r}", error=repr(exc))
+        if debug:
+            traceback.print_exc()
+        sys.exit(2)
+    sys.exit(code)
+
+
+@click.group()
+def main() -> None:
+    """Migrate Delta Lake `_delta_log` metadata into a SQL catalog and prove nothing was lost."""
+
+
+@main.command()
+@click.argument("table_path", type=click.Path(path_type=Path))
+@click.option("--name", help="Table name in the catalog (default: the directory name).")
+@click.option("--version", "version", type=int, help="Replay up to this version (default: latest).")
+@click.option("--full-history", is_flag=True, help="Replay every JSON commit from version 0, ignoring checkpoints.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="JSON commit files read per batch.")
+@click.option("--allow-unknown-actions", is_flag=True,
+              help="Keep actions this reader does not know verbatim instead of refusing the table.")
+@catalog_option
+@target_option
+@json_option
+@debug_option
+def migrate(table_path, name, version, full_history, batch_size, allow_unknown_actions, catalog_path, target, as_json, debug):
+    """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables."""
+
+    def body(reporter) -> int:
+        catalog = catalog_from_options(target, catalog_path)
+        spec = TableSpec(table_path, name or table_path.resolve().name, version, full_history)
+        [outcome] = migrate_tables([spec], catalog, reporter, batch_size, allow_unknown_actions)
+        reporter.event("migration_finished", message=_migration_line(outcome, catalog.path), **asdict(outcome))
+        return 0 if outcome.status == "migrated" else 1
+
+    _run(as_json, debug, body)
+
+
+def _migration_line(outcome, catalog_path) -> str:
+    if outcome.status != "migrated":
+        return f"[red]{outcome.name}: not migrated[/red]: {outcome.error}"
+    return (
+        f"[green]{outcome.name}: migrated[/green] versions {outcome.replay_start_version}..{outcome.latest_version} "
+        f"({outcome.files:,} log files, {outcome.actions:,} actions, {outcome.bytes:,} bytes) into {catalog_path}"
+    )
+
+
+@main.command()
+@click.argument("tables", nargs=-1)
+@click.option("--levels", default=",".join(LEVELS), show_default=True, help="Comma-separated validation levels.")
+@click.option("--versions", "num_versions", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Snapshots compared with delta-rs per table: the latest, the replay start and evenly spaced ones.")
+@catalog_option
+@target_option
+@json_option
+@debug_option
+def validate(tables, levels, num_versions, catalog_path, target, as_json, debug):
+    """Compare migrated TABLES (default: all) with delta-rs and the log bytes; record the results."""
+
+    def body(reporter) -> int:
+        chosen = tuple(level.strip() for level in levels.split(",") if level.strip())
+        unknown = set(chosen) - set(LEVELS)
+        if unknown:
+            raise click.BadParameter(f"unknown level(s) {', '.join(sorted(unknown))}; choose from {', '.join(LEVELS)}")
+        catalog = catalog_from_options(target, catalog_path)
+        checks = validate_tables(catalog, reporter, list(tables) or None, chosen, num_versions)
+        failed = [c for c in checks if c.status != "pass"]
+        if isinstance(reporter, JsonReporter):
+            for check in checks:
+                reporter.event("check", **asdict(check))
+        else:
+            _print_checks(checks)
+        reporter.event("validation_finished", checks=len(checks), failed=len(failed),
+                       message=f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+        return 1 if failed else 0
+
+    _run(as_json, debug, body)
+
+
+def _print_checks(checks) -> None:
+    table = Table(title="validation")
+    for column in ("table", "level", "check", "status", "expected", "observed"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("check", "status"))
+    style = {"pass": "green", "fail": "red", "error": "magenta"}
+    for c in sorted(checks, key=lambda c: (c.table_name, LEVELS.index(c.level), c.check_name)):
+        table.add_row(c.table_name, c.level, c.check_name.removeprefix("assert_"), f"[{style[c.status]}]{c.status}[/]",
+                      c.expected[:80], c.observed[:80])
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Land a log segment's raw actions and log files into the catalog's landing tables.
+
+DuckDB reads the `_delta_log` files itself (read_text / read_parquet / read_blob); the SQL that
+splits and parses them lives in `delta2sql/sql/*.sql`. Files are read in batches so memory is
+bounded by the batch, not by the table. The whole landing of one table is one transaction: a
+failure leaves the catalog as it was before.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+import duckdb
+
+from delta2sql.errors import DeltaLogError, UnsupportedTableError
+from delta2sql.log_listing import LogFile, LogSegment, v2_sidecar_files
+from delta2sql.progress import Reporter
+
+DEFAULT_BATCH_SIZE = 1000  # JSON commit files per batch
+
+
+def load_sql(name: str) -> str:
+    return resources.files("delta2sql.sql").joinpath(name).read_text(encoding="utf-8")
+
+
+@dataclass
+class LandingStats:
+    files: int = 0
+    actions: int = 0
+    bytes: int = 0
+
+
+def _log_dir_param(segment: LogSegment) -> str:
+    return str(segment.log_dir)
+
+
+def _land_batch(
+    con: duckdb.DuckDBPyConnection,
+    segment: LogSegment,
+    table_name: str,
+    files: list[LogFile],
+    source: str,
+    file_kind: str,
+    checkpoint_version: int | None = None,
+    allow_unknown_actions: bool = False,
+) -> int:
+    """Read one batch of files into `raw_log_rows`, reject bad lines, append the parsed actions."""
+    log_dir = _log_dir_param(segment)
+    paths = [str(f.path) for f in files]
+    is_parquet = files[0].name.endswith(".parquet")
+    try:
+        if is_parquet:
+            con.execute(
+                "create or replace temp table raw_log_rows as " + load_sql("read_checkpoint_rows.sql"),
+                {"files": paths, "log_dir": log_dir, "version": checkpoint_version},
+            )
+        else:
+            con.execute(
+                "create or replace temp table raw_log_rows as " + load_sql("read_commit_lines.sql"),
+                {"files": paths, "log_dir": log_dir},
+            )
+    except duckdb.Error as exc:
+        names = ", ".join(f.name for f in files[:3]) + (" ..." if len(files) > 3 else "")
+        raise DeltaLogError(f"{segment.log_dir}: cannot read {names}: {str(exc).splitlines()[0]}") from exc
+    if checkpoint_version is not None and not is_parquet:
+        con.execute("update raw_log_rows set version = ?", [checkpoint_version])
+
+    bad = con.execute(load_sql("find_bad_lines.sql"), {"allow_unknown_actions": allow_unknown_actions}).fetchall()
+    if bad:
+        log_file, line_number, problem, excerpt = bad[0]
+        raise DeltaLogError(
+            f"{segment.log_dir / log_file}: line {line_number} {problem}: {excerpt!r}"
+            + (f" (and {len(bad) - 1} more bad lines)" if len(bad) > 1 else "")
+            + ("; rerun with --allow-unknown-actions to keep such actions verbatim" if "unknown action" in problem else "")
+        )
+
+    inserted = con.execute(
+        "insert into delta_log_actions " + load_sql("parse_actions.sql"),
+        {"table_name": table_name, "source": source},
+    ).fetchone()[0]
+    con.execute(
+        f"""
+        insert into delta_log_files
+        select $table_name, described.log_file, $file_kind, coalesce(counts.version, $fallback_version),
+               described.size_bytes, listed.modification_time, described.sha256,
+               coalesce(counts.num_actions, 0), described.ends_with_newline
+        from ({load_sql("describe_log_files.sql")}) as described
+        -- modification times as listed (truncated to milliseconds, as Delta writers record them)
+        inner join (
+            select unnest($names) as log_file, unnest($mtimes) as modification_time
+        ) as listed using (log_file)
+        left join (
+            select log_file, min(version) as version, count(*) as num_actions
+            from raw_log_rows group by log_file
+        ) as counts using (log_file)
+        """,
+        {
+            "names": [f.name for f in files],
+            "mtimes": [f.modification_time_ms for f in files],
+            "files": paths,
+            "log_dir": log_dir,
+            "table_name": table_name,
+            "file_kind": file_kind,
+            "fallback_version": checkpoint_version if checkpoint_version is not None else files[0].version,
+        },
+    )
+    return inserted
+
+
+def _batches(files: list[LogFile], size: int) -> list[list[LogFile]]:
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+# Reader features whose effect on the log this replay understands. Data-level features (column
+# mapping, type widening, variants, ...) only change how data files are read, not the log.
+SUPPORTED_READER_FEATURES = {
+    "columnMapping", "deletionVectors", "timestampNtz", "v2Checkpoint", "vacuumProtocolCheck",
+    "typeWidening", "typeWidening-preview", "variantType", "variantType-preview",
+    "variantShredding-preview", "variantShredding",
+}
+
+
+def _check_replayable(con: duckdb.DuckDBPyConnection, segment: LogSegment, table_name: str) -> None:
+    """A replay needs protocol and metaData, and must understand every reader feature."""
+    found = dict(
+        con.execute(
+            """
+            select action_type, count(*) from delta_log_actions
+            where table_name = ? and source in ('checkpoint', 'commit') and action_type in ('protocol', 'metaData')
+            group by action_type
+            """,
+            [table_name],
+        ).fetchall()
+    )
+    for action in ("protocol", "metaData"):
+        if not found.get(action):
+            raise DeltaLogError(
+                f"{segment.log_dir}: no {action} action in the replayed log "
+                f"(versions {segment.replay_start_version}..{segment.latest_version}); not a valid Delta table"
+            )
+    version, log_file, line_number, is_complete = con.execute(
+        """
+        select version, log_file, line_number, metadata_id is not null and schema_string is not null
+        from delta_log_actions
+        where table_name = ? and source in ('checkpoint', 'commit') and action_type = 'metaData'
+        order by version desc, line_number desc limit 1
+        """,
+        [table_name],
+    ).fetchone()
+    if not is_complete:
+        raise UnsupportedTableError(
+            f"{segment.log_dir / log_file}: line {line_number}: unsupported: the current metaData (version "
+            f"{version}) has no id or schemaString, both required by the protocol"
+        )
+    version, reader_version, features = con.execute(
+        """
+        select version, min_reader_version, coalesce(reader_features, '[]') from delta_log_actions
+        where table_name = ? and source in ('checkpoint', 'commit') and action_type = 'protocol'
+        order by version desc, line_number desc limit 1
+        """,
+        [table_name],
+    ).fetchone()
+    unknown = sorted(set(json.loads(features)) - SUPPORTED_READER_FEATURES)
+    if reader_version > 3 or unknown:
+        what = f"reader feature {', '.join(unknown)}" if unknown else f"minReaderVersion {reader_version}"
+        raise UnsupportedTableError(f"{segment.log_dir}: unsupported: {what} (protocol of version {version})")
+
+
+def land_segment(
+    con: duckdb.DuckDBPyConnection,
+    segment: LogSegment,
+    table_name: str,
+    reporter: Reporter,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    allow_unknown_actions: bool = False,
+) -> LandingStats:
+    """Replace `table_name`'s landing rows with the actions of `segment`, in one transaction."""
+    con.execute(load_sql("create_landing_tables.sql"))
+    con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
+    con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
+    checkpoint = segment.checkpoint
+    checkpoint_files = list(checkpoint.files) if checkpoint else []
+    if checkpoint and checkpoint.kind == "v2":
+        checkpoint_files += v2_sidecar_files(checkpoint, segment.log_dir)
+
+    stats = LandingStats()
+    extra = [segment.checkpoint_commit] if segment.checkpoint_commit else []
+    total_bytes = sum(f.size_bytes for f in checkpoint_files + extra + segment.commits)
+    con.execute("begin transaction")
+    try:
+        for sql in ("delete from delta_log_actions where table_name = ?", "delete from delta_log_files where table_name = ?",
+                    "delete from delta_log_tables where table_name = ?"):
+            con.execute(sql, [table_name])
+        con.execute(
+            """
+            insert into delta_log_tables values ($table_name, $uri, $start, $latest, $cp_version, $cp_kind,
+                                                 'landing', $warnings, null, null)
+            """,
+            {
+                "table_name": table_name,
+                "uri": str(segment.table_root.resolve()),
+                "start": segment.replay_start_version,
+                "latest": segment.latest_version,
+                "cp_version": checkpoint.version if checkpoint else None,
+                "cp_kind": checkpoint.kind if checkpoint else None,
+                "warnings": json.dumps(segment.warnings),
+            },
+        )
+        with reporter.task(f"landing {table_name}", total_bytes) as advance:
+            # Checkpoint files one at a time: a part or sidecar bounds the memory of a batch.
+            for f in checkpoint_files:
+                kind = "sidecar" if f.name.startswith("_sidecars/") else "checkpoint"
+                n = _land_batch(con, segment, table_name, [f], "checkpoint", kind, checkpoint.version, allow_unknown_actions)
+                stats.files, stats.actions, stats.bytes = stats.files + 1, stats.actions + n, stats.bytes + f.size_bytes
+                advance(f.size_bytes, files=1, actions=n)
+            if segment.checkpoint_commit:
+                f = segment.checkpoint_commit
+                n = _land_batch(con, segment, table_name, [f], "checkpoint_commit", "checkpoint_commit",
+                                allow_unknown_actions=allow_unknown_actions)
+                stats.files, stats.actions, stats.bytes = stats.files + 1, stats.actions + n, stats.bytes + f.size_bytes
+                advance(f.size_bytes, files=1, actions=n)
+            for batch in _batches(segment.commits, batch_size):
+                n = _land_batch(con, segment, table_name, batch, "commit", "commit",
+                                allow_unknown_actions=allow_unknown_actions)
+                size = sum(f.size_bytes for f in batch)
+                stats.files, stats.actions, stats.bytes = stats.files + len(batch), stats.actions + n, stats.bytes + size
+                advance(size, files=len(batch), actions=n)
+        _check_replayable(con, segment, table_name)
+        for action_type, log_file, count in con.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
+            reporter.event("warning", table=table_name,
+                           message=f"{table_name}: kept {count} unknown {action_type!r} action(s) verbatim (first in {log_file})")
+        con.execute(
+            "update delta_log_tables set status = 'landed', landed_at = now() where table_name = ?", [table_name]
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return stats

@@ -1,0 +1,251 @@
+"""List a `_delta_log` and choose the log segment to replay.
+
+The segment is the newest usable checkpoint at or below the wanted version plus the JSON
+commits after it (or every JSON commit from version 0 with `full_history`). This follows the
+listing rules of the Delta protocol and delta-kernel-rs: `_last_checkpoint` is only a hint,
+incomplete multi-part checkpoints are ignored, several complete checkpoints of one version are
+ranked V2 (UUID-named) > multi-part > classic, and a gap in the commits to replay is an error.
+
+Listing is file-system work, not replay, so it lives in Python; the replay itself is SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from delta2sql.errors import DeltaLogError
+
+_COMMIT = re.compile(r"^(\d{20})\.json$")
+_CLASSIC_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.parquet$")
+_MULTIPART_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.(\d{10})\.(\d{10})\.parquet$")
+_V2_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.([0-9a-fA-F-]{36})\.(json|parquet)$")
+_CRC = re.compile(r"^(\d{20})\.crc$")
+_COMPACTION = re.compile(r"^(\d{20})\.(\d{20})\.compacted\.json$")
+
+# When one version has several complete checkpoints, prefer the richest (delta-kernel-rs order).
+_CHECKPOINT_RANK = {"v2": 0, "multipart": 1, "classic": 2}
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One file of `_delta_log` (or of `_delta_log/_sidecars`)."""
+
+    path: Path
+    name: str  # relative to _delta_log, e.g. "00000000000000000003.json" or "_sidecars/x.parquet"
+    version: int | None
+    size_bytes: int
+    modification_time_ms: int
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A complete checkpoint: every file of it, in part order."""
+
+    version: int
+    kind: str  # "classic" | "multipart" | "v2"
+    files: tuple[LogFile, ...]
+
+
+@dataclass
+class LogSegment:
+    """What a replay reads: an optional checkpoint, then contiguous JSON commits."""
+
+    table_root: Path
+    latest_version: int
+    checkpoint: Checkpoint | None
+    commits: list[LogFile]
+    checkpoint_commit: LogFile | None  # the JSON commit of the checkpoint version, if kept
+    crc_files: dict[int, LogFile]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def replay_start_version(self) -> int:
+        return self.checkpoint.version if self.checkpoint else self.commits[0].version
+
+    @property
+    def log_dir(self) -> Path:
+        return self.table_root / "_delta_log"
+
+
+def _stat(path: Path, name: str, version: int | None) -> LogFile:
+    st = path.stat()
+    return LogFile(path, name, version, st.st_size, st.st_mtime_ns // 1_000_000)
+
+
+def _list_log_dir(log_dir: Path) -> list[os.DirEntry]:
+    try:
+        return [e for e in os.scandir(log_dir) if e.is_file() and not e.name.startswith(".")]
+    except FileNotFoundError:
+        raise DeltaLogError(f"{log_dir.parent}: not a Delta table (no _delta_log directory)") from None
+    except NotADirectoryError:
+        raise DeltaLogError(f"{log_dir}: _delta_log is not a directory") from None
+
+
+def _read_last_checkpoint_hint(log_dir: Path, warnings: list[str]) -> int | None:
+    hint = log_dir / "_last_checkpoint"
+    if not hint.exists():
+        return None
+    try:
+        return int(json.loads(hint.read_text(encoding="utf-8"))["version"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        warnings.append(f"_last_checkpoint is unreadable ({exc.__class__.__name__}); listed _delta_log instead")
+        return None
+
+
+def _group_checkpoints(entries: list[os.DirEntry], log_dir: Path) -> dict[int, list[Checkpoint]]:
+    """Group checkpoint files per version; multi-part ones only when every part is present."""
+    by_version: dict[int, list[Checkpoint]] = {}
+    multipart: dict[tuple[int, int], dict[int, LogFile]] = {}
+    for entry in entries:
+        if entry.stat().st_size == 0:
+            continue  # zero-byte checkpoints are skipped by kernel listing
+        path = log_dir / entry.name
+        if m := _CLASSIC_CHECKPOINT.match(entry.name):
+            v = int(m[1])
+            by_version.setdefault(v, []).append(Checkpoint(v, "classic", (_stat(path, entry.name, v),)))
+        elif m := _V2_CHECKPOINT.match(entry.name):
+            v = int(m[1])
+            by_version.setdefault(v, []).append(Checkpoint(v, "v2", (_stat(path, entry.name, v),)))
+        elif m := _MULTIPART_CHECKPOINT.match(entry.name):
+            v, part, parts = int(m[1]), int(m[2]), int(m[3])
+            multipart.setdefault((v, parts), {})[part] = _stat(path, entry.name, v)
+    for (v, parts), found in multipart.items():
+        if sorted(found) == list(range(1, parts + 1)):
+            files = tuple(found[i] for i in range(1, parts + 1))
+            by_version.setdefault(v, []).append(Checkpoint(v, "multipart", files))
+    for candidates in by_version.values():
+        candidates.sort(key=lambda c: _CHECKPOINT_RANK[c.kind])
+    return by_version
+
+
+def _incomplete_multipart_versions(entries: list[os.DirEntry], complete: dict[int, list[Checkpoint]]) -> set[int]:
+    seen = {int(m[1]) for e in entries if (m := _MULTIPART_CHECKPOINT.match(e.name))}
+    return {v for v in seen if not any(c.kind == "multipart" for c in complete.get(v, []))}
+
+
+def v2_sidecar_files(checkpoint: Checkpoint, log_dir: Path) -> list[LogFile]:
+    """The `_sidecars/` files a V2 checkpoint references; an error names any that is missing."""
+    top = checkpoint.files[0]
+    if top.name.endswith(".json"):
+        paths = []
+        for line in top.path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and "sidecar" in (action := json.loads(line)):
+                paths.append(action["sidecar"]["path"])
+    else:
+        table = pq.read_table(top.path, columns=["sidecar"]) if "sidecar" in pq.read_schema(top.path).names else None
+        paths = [] if table is None else [r["path"] for r in table.column("sidecar").to_pylist() if r]
+    files = []
+    for rel in paths:
+        path = log_dir / "_sidecars" / rel if "/" not in rel else log_dir / rel
+        if not path.exists():
+            raise DeltaLogError(f"{top.path}: references sidecar {rel}, which does not exist")
+        files.append(_stat(path, f"_sidecars/{path.name}", checkpoint.version))
+    return files
+
+
+def _checkpoint_is_readable(checkpoint: Checkpoint) -> str | None:
+    """Return why a checkpoint cannot be used, or None when its files open."""
+    for f in checkpoint.files:
+        try:
+            if f.name.endswith(".parquet"):
+                pq.read_metadata(f.path)
+            else:
+                for line in f.path.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        json.loads(line)
+        except Exception as exc:  # any failure to open means: not usable
+            return f"{f.name} is not readable ({exc.__class__.__name__}: {str(exc)[:120]})"
+        if checkpoint.kind == "v2":
+            try:
+                v2_sidecar_files(checkpoint, f.path.parent)
+            except DeltaLogError as exc:
+                return str(exc)
+    return None
+
+
+def plan_segment(table_root: str | os.PathLike, version: int | None = None, full_history: bool = False) -> LogSegment:
+    """Choose what to replay for `table_root` at `version` (default: latest).
+
+    Raises DeltaLogError naming the file/version when no correct replay is possible.
+    """
+    root = Path(table_root)
+    log_dir = root / "_delta_log"
+    entries = _list_log_dir(log_dir)
+    warnings: list[str] = []
+
+    commits = {int(m[1]): e for e in entries if (m := _COMMIT.match(e.name))}
+    crc = {int(m[1]): _stat(log_dir / e.name, e.name, int(m[1])) for e in entries if (m := _CRC.match(e.name))}
+    checkpoints = _group_checkpoints(entries, log_dir)
+    for v in sorted(_incomplete_multipart_versions(entries, checkpoints)):
+        warnings.append(f"multi-part checkpoint at version {v} is missing parts; ignored")
+
+    known = set(commits) | set(checkpoints)
+    if not known:
+        raise DeltaLogError(f"{log_dir}: no commit or checkpoint files; not a Delta table")
+    latest = max(known)
+    if version is not None:
+        if version > latest:
+            raise DeltaLogError(f"{root}: version {version} requested but the log ends at version {latest}")
+        latest = version
+
+    hint = _read_last_checkpoint_hint(log_dir, warnings)
+    chosen: Checkpoint | None = None
+    if not full_history:
+        for v in sorted((v for v in checkpoints if v <= latest), reverse=True):
+            for candidate in checkpoints[v]:
+                problem = _checkpoint_is_readable(candidate)
+                if problem is None:
+                    chosen = candidate
+                    break
+                warnings.append(f"checkpoint at version {v} skipped: {problem}")
+            if chosen:
+                break
+        if hint is not None and hint <= latest:
+            if chosen is None or hint > chosen.version:
+                warnings.append(
+                    f"_last_checkpoint points at version {hint}, which has no usable checkpoint; "
+                    f"used {'version %d' % chosen.version if chosen else 'the JSON history'} found by listing"
+                )
+            elif hint < chosen.version:
+                warnings.append(
+                    f"_last_checkpoint is stale (version {hint}); used the newer checkpoint at version {chosen.version}"
+                )
+
+    start = chosen.version + 1 if chosen else 0
+    if chosen is None and 0 not in commits:
+        skipped = [w for w in warnings if w.startswith(("checkpoint at version", "multi-part checkpoint"))]
+        if skipped:
+            raise DeltaLogError(
+                f"{log_dir}: cannot replay: {'; '.join(skipped)}; and the JSON history before it was "
+                f"cleaned up ({0:020d}.json is missing)"
+            )
+        first = min(commits) if commits else None
+        raise DeltaLogError(
+            f"{log_dir}: version 0 is missing (first commit is {first:020d}.json) and there is no checkpoint; "
+            "the history is truncated"
+        )
+    missing = [v for v in range(start, latest + 1) if v not in commits]
+    if missing:
+        raise DeltaLogError(
+            f"{log_dir}: version {missing[0]} is missing ({missing[0]:020d}.json): commits must be "
+            f"contiguous from {start} to {latest}"
+        )
+
+    def stat_commit(v: int) -> LogFile:
+        return _stat(log_dir / commits[v].name, commits[v].name, v)
+
+    return LogSegment(
+        table_root=root,
+        latest_version=latest,
+        checkpoint=chosen,
+        commits=[stat_commit(v) for v in range(start, latest + 1)],
+        checkpoint_commit=stat_commit(chosen.version) if chosen and chosen.version in commits else None,
+        crc_files={v: f for v, f in crc.items() if (chosen.version if chosen else 0) <= v <= latest},
+        warnings=warnings,
+    )

@@ -1,0 +1,290 @@
+"""Reference data for validation, from sources independent of the SQL replay.
+
+- delta-rs (`deltalake`) snapshots at the latest and sampled earlier versions;
+- the log files' bytes re-read now (sha256 with hashlib, not DuckDB);
+- checkpoint rows re-read with pyarrow and hashed canonically, next to the same canonical hash of
+  what the catalog stored for each row;
+- `.crc` files and `_last_checkpoint`, as their writers recorded them.
+
+Each lands in a `reference_*` table of the catalog; dbt tests (tests/dbt/) do the comparing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+import tempfile
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import deltalake
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REFERENCE_TABLES_SQL = "create_reference_tables.sql"
+
+
+def _sql(name: str) -> str:
+    return resources.files("delta2sql.sql").joinpath(name).read_text(encoding="utf-8")
+
+
+def canonical_json(value) -> str:
+    """Sorted keys, no nulls, compact: one text per action whatever reader produced it.
+
+    Typed values (Parquet checkpoints read by pyarrow) are rendered as DuckDB's to_json renders
+    them when it rebuilds a checkpoint row, so both sides of the comparison meet in one form.
+    """
+    return json.dumps(_normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _normalize(value):
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    if isinstance(value, dt.datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        if value.microsecond:
+            text += f".{value.microsecond:06d}".rstrip("0")
+        offset = value.utcoffset()
+        return text if offset is None else text + ("+00" if not offset else value.strftime("%z")[:3])
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def partition_value_text(value) -> str | None:
+    """Render a delta-rs typed partition value the way the protocol serializes it."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f" if value.microsecond else "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, (dt.date, decimal.Decimal, int, float)):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def sample_versions(start: int, latest: int, count: int) -> list[int]:
+    """`latest`, `start` and evenly spaced versions between, at most `count` in all."""
+    if count <= 1 or start == latest:
+        return [latest]
+    step = (latest - start) / (count - 1)
+    return sorted({latest, start, *(round(start + i * step) for i in range(1, count - 1))})
+
+
+def _delta_rs_snapshot(table_uri: str, version: int) -> tuple[list[dict], bool, str | None]:
+    """Live files per delta-rs at `version`: (rows, deleted rows resolved?, why not).
+
+    Paths are as delta-rs returns them (as written in the log)."""
+    with _delta_rs_safe_path(Path(table_uri)) as path:
+        table = deltalake.DeltaTable(str(path), version=version)
+        return _snapshot_rows(table)
+
+
+@contextmanager
+def _delta_rs_safe_path(root: Path):
+    """delta-rs 1.6.6 percent-decodes a local table path (twice, for file:// URIs), so a '%' in a
+    directory name makes it look elsewhere. Such a table is read through a plain-named directory
+    of symlinks to its entries (delta-rs resolves a symlinked root, but not the entries)."""
+    if "%" not in str(root):
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="delta2sql-ref-") as tmp:
+        view = Path(tmp) / "table"
+        view.mkdir()
+        for entry in root.iterdir():
+            (view / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+        yield view
+
+
+def _snapshot_rows(table: deltalake.DeltaTable) -> tuple[list[dict], bool, str | None]:
+    adds = pa.table(table.get_add_actions(flatten=True))
+    partition_columns = [c for c in adds.column_names if c.startswith("partition.")]
+    dv_cardinality: dict[str, int] | None = None
+    dv_error = None
+    if table.protocol().reader_features and "deletionVectors" in table.protocol().reader_features:
+        try:
+            vectors = pa.table(table.deletion_vectors())
+            dv_cardinality = {
+                uri: sum(1 for keep in mask if not keep)
+                for uri, mask in zip(vectors.column("filepath").to_pylist(), vectors.column("selection_vector").to_pylist())
+            }
+        except Exception as exc:  # delta-rs needs the DV files themselves; hand-written logs lack them
+            dv_error = f"delta-rs could not resolve deletion vectors: {exc}"
+    physical = _physical_names(table)
+    rows = []
+    for record in adds.to_pylist():
+        partitions = {
+            physical.get(c.removeprefix("partition."), c.removeprefix("partition.")): partition_value_text(record[c])
+            for c in partition_columns
+        }
+        rows.append(
+            {
+                "path": record["path"],
+                "size_bytes": record["size_bytes"],
+                "partition_values": json.dumps(dict(sorted(partitions.items())), separators=(",", ":"), ensure_ascii=False),
+                "num_records": record.get("num_records"),
+                "deleted_rows": None,
+            }
+        )
+    if dv_cardinality is not None:
+        by_suffix = {uri.rsplit("/", 1)[-1]: n for uri, n in dv_cardinality.items()}
+        for row in rows:
+            row["deleted_rows"] = by_suffix.get(row["path"].rsplit("/", 1)[-1], 0)
+    return rows, dv_cardinality is not None, dv_error
+
+
+def _physical_names(table: deltalake.DeltaTable) -> dict[str, str]:
+    """Logical -> physical column names: delta-rs reports partitions by logical name, while the
+    log (and so the catalog) keys partitionValues by physical name under column mapping."""
+    names = {}
+    for f in table.schema().fields:
+        physical = (f.metadata or {}).get("delta.columnMapping.physicalName")
+        if physical:
+            names[f.name] = physical
+    return names
+
+
+def load_snapshot_reference(con: duckdb.DuckDBPyConnection, table_name: str, table_uri: str, versions: list[int]) -> list[str]:
+    """Capture delta-rs snapshots; returns errors (e.g. features delta-rs cannot read)."""
+    files, snapshots, errors = [], [], []
+    for version in versions:
+        try:
+            rows, has_deleted_rows, dv_error = _delta_rs_snapshot(table_uri, version)
+        except Exception as exc:
+            message = str(exc).splitlines()[0][:300]
+            snapshots.append({"table_name": table_name, "version": version, "num_files": None,
+                              "has_deleted_rows": False, "reader_error": message})
+            errors.append(f"delta-rs cannot read version {version}: {message}")
+            continue
+        snapshots.append({"table_name": table_name, "version": version, "num_files": len(rows),
+                          "has_deleted_rows": has_deleted_rows, "reader_error": dv_error})
+        files += [{"table_name": table_name, "version": version, **r} for r in rows]
+    _replace(con, "reference_snapshots", table_name, snapshots)
+    _replace(con, "reference_snapshot_files", table_name, files)
+    return errors
+
+
+def load_log_file_reference(con: duckdb.DuckDBPyConnection, table_name: str, log_dir: Path) -> None:
+    """Re-read every landed log file from disk and hash it with hashlib."""
+    rows = []
+    for (log_file,) in con.execute("select log_file from delta_log_files where table_name = ?", [table_name]).fetchall():
+        path = log_dir / log_file
+        digest, size = None, None
+        if path.exists():
+            h = hashlib.sha256()
+            with path.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            digest, size = h.hexdigest(), path.stat().st_size
+        rows.append({"table_name": table_name, "log_file": log_file, "sha256": digest, "size_bytes": size})
+    _replace(con, "reference_log_files", table_name, rows)
+
+
+def load_checkpoint_reference(con: duckdb.DuckDBPyConnection, table_name: str, log_dir: Path, batch_rows: int = 50_000) -> None:
+    """Canonical per-action hashes of every Parquet checkpoint row: pyarrow's view and the catalog's."""
+    _replace(con, "reference_checkpoint_actions", table_name, [])
+    parquet_files = [
+        f for (f,) in con.execute(
+            "select log_file from delta_log_files where table_name = ? and file_kind in ('checkpoint', 'sidecar') "
+            "and log_file like '%.parquet' order by log_file",
+            [table_name],
+        ).fetchall()
+    ]
+    for log_file in parquet_files:
+        parquet = pq.ParquetFile(log_dir / log_file)
+        stored = con.execute(
+            "select line_number, action_json from delta_log_actions where table_name = ? and log_file = ? order by line_number",
+            [table_name, log_file],
+        )
+        stored_rows = _iter_rows(stored, batch_rows)
+        line_number = 0
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            rows = []
+            for record in batch.to_pylist(maps_as_pydicts="strict"):
+                line_number += 1
+                actions = {k: v for k, v in record.items() if v is not None}
+                parquet_hash = sha256_hex(canonical_json(actions)) if actions else None
+                stored_line, stored_json = next(stored_rows, (None, None))
+                catalog_hash = sha256_hex(canonical_json(json.loads(stored_json))) if stored_json else None
+                if stored_line is not None and stored_line != line_number:
+                    catalog_hash = None  # misaligned: the dbt test reports the row as modified
+                rows.append({"table_name": table_name, "log_file": log_file, "line_number": line_number,
+                             "parquet_sha256": parquet_hash, "catalog_sha256": catalog_hash})
+            _append(con, "reference_checkpoint_actions", rows)
+
+
+def _iter_rows(cursor: duckdb.DuckDBPyConnection, batch_rows: int):
+    while rows := cursor.fetchmany(batch_rows):
+        yield from rows
+
+
+def load_checksum_reference(con: duckdb.DuckDBPyConnection, table_name: str, log_dir: Path, start: int, latest: int) -> None:
+    """`.crc` files of replayed versions and the `_last_checkpoint` hint, as written by the writer."""
+    rows = []
+    for version in range(start, latest + 1):
+        crc = log_dir / f"{version:020d}.crc"
+        if crc.exists():
+            try:
+                data = json.loads(crc.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            rows.append({"table_name": table_name, "version": version, "source": crc.name,
+                         "num_files": data.get("numFiles"), "size_bytes": data.get("tableSizeBytes")})
+    hint = log_dir / "_last_checkpoint"
+    if hint.exists():
+        try:
+            data = json.loads(hint.read_text(encoding="utf-8"))
+            if start <= int(data["version"]) <= latest:
+                # `size` (actions in the checkpoint) is not compared: old delta-rs writers put the
+                # checkpoint's byte count there (corpus: checkpoint_with_partitions, issue_1374).
+                rows.append({"table_name": table_name, "version": int(data["version"]), "source": "_last_checkpoint",
+                             "num_files": data.get("numOfAddFiles"), "size_bytes": data.get("sizeInBytes")})
+        except (ValueError, KeyError, TypeError):
+            pass  # listing already warned about an unreadable hint
+    _replace(con, "reference_version_checksums", table_name, rows)
+
+
+_SCHEMAS = {
+    "reference_snapshots": pa.schema([("table_name", pa.string()), ("version", pa.int64()), ("num_files", pa.int64()),
+                                      ("has_deleted_rows", pa.bool_()), ("reader_error", pa.string())]),
+    "reference_snapshot_files": pa.schema([("table_name", pa.string()), ("version", pa.int64()), ("path", pa.string()),
+                                           ("size_bytes", pa.int64()), ("partition_values", pa.string()),
+                                           ("num_records", pa.int64()), ("deleted_rows", pa.int64())]),
+    "reference_log_files": pa.schema([("table_name", pa.string()), ("log_file", pa.string()), ("sha256", pa.string()),
+                                      ("size_bytes", pa.int64())]),
+    "reference_checkpoint_actions": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),
+                                               ("line_number", pa.int64()), ("parquet_sha256", pa.string()),
+                                               ("catalog_sha256", pa.string())]),
+    "reference_version_checksums": pa.schema([("table_name", pa.string()), ("version", pa.int64()), ("source", pa.string()),
+                                              ("num_files", pa.int64()), ("size_bytes", pa.int64())]),
+}
+
+
+def create_reference_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_sql(REFERENCE_TABLES_SQL))
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
+    if rows:
+        arrow_rows = pa.Table.from_pylist(rows, schema=_SCHEMAS[table])  # noqa: F841 (read by DuckDB)
+        con.execute(f"insert into {table} by name select * from arrow_rows")
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, table_name: str, rows: list[dict]) -> None:
+    con.execute(f"delete from {table} where table_name = ?", [table_name])
+    _append(con, table, rows)

@@ -1,0 +1,83 @@
+-- Landing area: what the extractor writes, and what the dbt sources read.
+-- One row per replayed table, per log file read, and per action of those files.
+
+create table if not exists delta_log_tables (
+    table_name            varchar not null primary key,
+    table_uri             varchar not null,
+    replay_start_version  bigint  not null,
+    latest_version        bigint  not null,
+    checkpoint_version    bigint,
+    checkpoint_kind       varchar,          -- classic | multipart | v2 | null (full JSON history)
+    status                varchar not null, -- landing | landed | migrated
+    listing_warnings      varchar,          -- JSON list of what listing survived (stale hints, ...)
+    landed_at             timestamp,
+    migrated_at           timestamp
+);
+
+create table if not exists delta_log_files (
+    table_name            varchar not null,
+    log_file              varchar not null, -- relative to _delta_log, e.g. 00000000000000000007.json
+    file_kind             varchar not null, -- commit | checkpoint_commit | checkpoint | sidecar
+    version               bigint  not null,
+    size_bytes            bigint  not null,
+    modification_time     bigint  not null, -- epoch milliseconds, from the file system
+    sha256                varchar not null, -- of the file's bytes when landed
+    num_actions           bigint  not null,
+    ends_with_newline     boolean,          -- JSON files: needed to rebuild the exact bytes
+    primary key (table_name, log_file)
+);
+
+create table if not exists delta_log_actions (
+    table_name                 varchar not null,
+    version                    bigint  not null,
+    log_file                   varchar not null,
+    line_number                bigint  not null, -- 1-based line (JSON) or row (Parquet) in log_file
+    source                     varchar not null, -- commit | checkpoint_commit | checkpoint
+    action_type                varchar not null,
+    action_json                varchar not null, -- the original line (JSON) or the rebuilt action (Parquet)
+    -- add / remove / cdc / sidecar
+    path                       varchar,
+    dv_id                      varchar,
+    partition_values           varchar,
+    size_bytes                 bigint,
+    modification_time          bigint,
+    data_change                boolean,
+    stats                      varchar,
+    num_records                bigint,
+    tags                       varchar,
+    deletion_vector            varchar,
+    base_row_id                bigint,
+    default_row_commit_version bigint,
+    clustering_provider        varchar,
+    deletion_timestamp         bigint,
+    extended_file_metadata     boolean,
+    -- metaData
+    metadata_id                varchar,
+    metadata_name              varchar,
+    metadata_description       varchar,
+    format_provider            varchar,
+    format_options             varchar,
+    schema_string              varchar,
+    partition_columns          varchar,
+    configuration              varchar,
+    created_time               bigint,
+    -- protocol
+    min_reader_version         integer,
+    min_writer_version         integer,
+    reader_features            varchar,
+    writer_features            varchar,
+    -- txn
+    app_id                     varchar,
+    txn_version                bigint,
+    last_updated               bigint,
+    -- domainMetadata
+    domain                     varchar,
+    domain_configuration       varchar,
+    is_domain_removed          boolean,
+    -- commitInfo
+    commit_info_timestamp      bigint,
+    in_commit_timestamp        bigint,
+    operation                  varchar,
+    operation_parameters       varchar,
+    commit_info                varchar
+);

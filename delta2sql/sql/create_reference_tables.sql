@@ -1,0 +1,54 @@
+-- Reference data loaded by `delta2sql validate` (see delta2sql/reference.py): what independent
+-- readers see, for the dbt tests under tests/dbt/ to compare with the catalog.
+
+create table if not exists reference_snapshots (
+    table_name        varchar not null,
+    version           bigint  not null,
+    num_files         bigint,           -- null when delta-rs could not read the version
+    has_deleted_rows  boolean not null, -- deleted_rows below was resolved by delta-rs
+    reader_error      varchar
+);
+
+create table if not exists reference_snapshot_files (
+    table_name        varchar not null,
+    version           bigint  not null,
+    path              varchar not null,
+    size_bytes        bigint,
+    partition_values  varchar,          -- sorted-key JSON of the serialized partition values
+    num_records       bigint,
+    deleted_rows      bigint            -- rows a deletion vector removes, per delta-rs
+);
+
+create table if not exists reference_log_files (
+    table_name        varchar not null,
+    log_file          varchar not null,
+    sha256            varchar,          -- null when the file is gone
+    size_bytes        bigint
+);
+
+create table if not exists reference_checkpoint_actions (
+    table_name        varchar not null,
+    log_file          varchar not null,
+    line_number       bigint  not null,
+    parquet_sha256    varchar,          -- canonical action hash, from pyarrow's read of the Parquet
+    catalog_sha256    varchar           -- the same canonical hash of the catalog's action_json
+);
+
+create table if not exists reference_version_checksums (
+    table_name        varchar not null,
+    version           bigint  not null,
+    source            varchar not null, -- <version>.crc or _last_checkpoint
+    num_files         bigint,           -- numFiles / numOfAddFiles
+    size_bytes        bigint            -- tableSizeBytes / sizeInBytes (the checkpoint's own size)
+);
+
+create table if not exists validation_results (
+    table_name        varchar not null,
+    check_name        varchar not null,
+    level             varchar not null, -- structure | snapshot | bytes
+    status            varchar not null, -- pass | fail | error
+    expected          varchar,
+    observed          varchar,
+    details           varchar,
+    checked_at        timestamp not null
+);

@@ -1,0 +1,11 @@
+-- Actions of a landed table that this reader does not know (kept verbatim with
+-- --allow-unknown-actions): one row per action type with its first log file. Parameter: table name.
+select action_type, min(log_file) as first_log_file, count(*) as num_actions
+from delta_log_actions
+where table_name = ?
+    and action_type not in (
+        'add', 'remove', 'cdc', 'metaData', 'protocol', 'txn', 'domainMetadata',
+        'commitInfo', 'checkpointMetadata', 'sidecar'
+    )
+group by action_type
+order by action_type

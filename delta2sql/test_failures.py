@@ -1,0 +1,36 @@
+"""Read the rows a failed dbt test stored (`--store-failures`), to say which table failed and how.
+
+Every validation test returns `table_name`, `diff_status`, `expected` and `observed` columns,
+so a failure can be attributed to tables and summarised without knowing the test.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+ALL_TABLES = "*"
+
+
+def failure_rows(con: duckdb.DuckDBPyConnection, node: dict, limit: int | None = None) -> list[dict]:
+    relation = node.get("relation_name")
+    if not relation:
+        return []
+    cursor = con.execute(f"select * from {relation}" + (f" limit {int(limit)}" if limit else ""))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def failing_tables(con: duckdb.DuckDBPyConnection, failed_tests: list[dict]) -> dict[str, list[str]]:
+    """table_name -> names of the failed tests that returned rows for it."""
+    by_table: dict[str, list[str]] = {}
+    for node in failed_tests:
+        relation = node.get("relation_name")
+        if not relation:
+            continue
+        columns = [d[0] for d in con.execute(f"select * from {relation} limit 0").description]
+        if "table_name" not in columns:  # a test not written in the validation shape: blame every table
+            by_table.setdefault(ALL_TABLES, []).append(node["unique_id"].split(".")[-1])
+            continue
+        for (table_name,) in con.execute(f"select distinct table_name from {relation}").fetchall():
+            by_table.setdefault(table_name, []).append(node["unique_id"].split(".")[-1])
+    return by_table

@@ -1,0 +1,132 @@
+"""Validate migrated tables: load independent reference data, run the dbt tests, record results.
+
+Levels are dbt tags: `structure` (keys, contiguity, orphan removes, protocol violations),
+`snapshot` (live files == delta-rs at sampled versions; counts == `.crc` / `_last_checkpoint`),
+`bytes` (log files unchanged, JSON commits rebuilt byte for byte, checkpoint rows hash-equal).
+Results land in `validation_results` (one row per table and check) and come back to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from delta2sql.catalog import Catalog
+from delta2sql.dbt_runner import DbtResult, run_dbt
+from delta2sql.errors import Delta2SqlError
+from delta2sql.extract import load_sql
+from delta2sql.progress import Reporter
+from delta2sql.reference import (
+    create_reference_tables,
+    load_checkpoint_reference,
+    load_checksum_reference,
+    load_log_file_reference,
+    load_snapshot_reference,
+    sample_versions,
+)
+from delta2sql.test_failures import ALL_TABLES, failure_rows
+
+LEVELS = ("structure", "snapshot", "bytes")
+
+
+@dataclass
+class CheckResult:
+    table_name: str
+    check_name: str
+    level: str
+    status: str  # pass | fail | error
+    expected: str
+    observed: str
+    details: str
+
+
+def _migrated_tables(con, names: list[str] | None) -> list[tuple]:
+    rows = con.execute(load_sql("find_validation_scope.sql")).fetchall()
+    if names is None:
+        return rows
+    known = {r[0]: r for r in rows}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise Delta2SqlError(f"not migrated in this catalog: {', '.join(missing)} (run `delta2sql migrate` first)")
+    return [known[n] for n in names]
+
+
+def load_references(catalog: Catalog, tables: list[tuple], levels: tuple[str, ...], num_versions: int, reporter: Reporter) -> None:
+    con = catalog.connect()
+    try:
+        create_reference_tables(con)
+        for table_name, uri, start, latest in tables:
+            log_dir = Path(uri) / "_delta_log"
+            with reporter.task(f"reference data for {table_name}", 0):
+                if "snapshot" in levels:
+                    versions = sample_versions(start, latest, num_versions)
+                    for error in load_snapshot_reference(con, table_name, uri, versions):
+                        reporter.event("warning", table=table_name, message=f"{table_name}: {error}")
+                    load_checksum_reference(con, table_name, log_dir, start, latest)
+                if "bytes" in levels:
+                    load_log_file_reference(con, table_name, log_dir)
+                    load_checkpoint_reference(con, table_name, log_dir)
+    finally:
+        con.close()
+
+
+def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str]) -> list[CheckResult]:
+    manifest = json.loads((result.target_path / "manifest.json").read_text())["nodes"]
+    results = []
+    con = catalog.connect()
+    try:
+        for node in result.run_results:
+            if not node["unique_id"].startswith("test."):
+                continue
+            check = node["unique_id"].split(".")[2]
+            level = next((t for t in manifest[node["unique_id"]]["tags"] if t in LEVELS), "structure")
+            rows = failure_rows(con, node) if node["status"] == "fail" else []
+            for table_name in table_names:
+                mine = [r for r in rows if r.get("table_name", ALL_TABLES) in (table_name, ALL_TABLES)]
+                if node["status"] == "error":
+                    results.append(CheckResult(table_name, check, level, "error", "", "", str(node.get("message"))[:2000]))
+                elif mine:
+                    first = mine[0]
+                    results.append(CheckResult(
+                        table_name, check, level, "fail", str(first.get("expected")), str(first.get("observed")),
+                        f"{len(mine)} differing rows; first: " + json.dumps(first, default=str)[:2000],
+                    ))
+                else:
+                    results.append(CheckResult(table_name, check, level, "pass", "no differences", "no differences", ""))
+    finally:
+        con.close()
+    return results
+
+
+def validate_tables(
+    catalog: Catalog,
+    reporter: Reporter,
+    names: list[str] | None = None,
+    levels: tuple[str, ...] = LEVELS,
+    num_versions: int = 4,
+) -> list[CheckResult]:
+    con = catalog.connect()
+    try:
+        create_reference_tables(con)
+        tables = _migrated_tables(con, names)
+    finally:
+        con.close()
+    if not tables:
+        raise Delta2SqlError("no migrated table to validate in this catalog")
+    load_references(catalog, tables, levels, num_versions, reporter)
+
+    dbt_vars = {"table_name": tables[0][0]} if len(tables) == 1 else None
+    selector = [f"tag:{level}" for level in levels]
+    result = run_dbt(["test", "--select", *selector, "--store-failures"], catalog, reporter, dbt_vars)
+    checks = _results_from_dbt(catalog, result, [t[0] for t in tables])
+
+    con = catalog.connect()
+    try:
+        con.executemany(
+            "insert into validation_results values (?, ?, ?, ?, ?, ?, ?, now())",
+            [[c.table_name, c.check_name, c.level, c.status, c.expected, c.observed, c.details] for c in checks],
+        )
+    finally:
+        con.close()
+    return checks

@@ -1,0 +1,43 @@
+"""Write a small, deterministic sample Delta table with delta-rs (the README's demo input).
+
+30 versions of an `events` table partitioned by day: appends, a delete that rewrites files, a
+compaction and a checkpoint at version 20, so a migration exercises the checkpoint-first replay
+and the catalog has history worth querying.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+
+def batch(version: int) -> pa.Table:
+    ids = list(range(version * 10, version * 10 + 10))
+    return pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "day": pa.array([f"2026-11-{1 + (i % 5):02d}" for i in ids]),
+        "amount": pa.array([float(i % 97) for i in ids]),
+    })
+
+
+def main(target: Path) -> None:
+    uri = str(target)
+    write_deltalake(uri, batch(0), partition_by=["day"])
+    for version in range(1, 30):
+        if version == 12:
+            DeltaTable(uri).delete("amount < 10")
+        elif version == 16:
+            DeltaTable(uri).optimize.compact()
+        else:
+            write_deltalake(uri, batch(version), mode="append")
+        if version == 20:
+            DeltaTable(uri).create_checkpoint()
+    table = DeltaTable(uri)
+    print(f"sample table {target}: version {table.version()}, {len(table.file_uris())} live files")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "sample/events"))

@@ -1,0 +1,84 @@
+"""Bad input fails cleanly: a clear error naming the file or version, exit code 1, and the
+table is not marked migrated. Survivable hints are covered in test_fixture_tables.py."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from delta2sql.cli import main
+from fixtures.handwritten_logs import BAD_INPUT_FIXTURES
+
+# What each error must name (the offending file or version), from the fixture's description.
+MUST_NAME = {
+    "no_delta_log": "no _delta_log",
+    "empty_delta_log": "no commit or checkpoint",
+    "truncated_json_line": "00000000000000000002.json: line",
+    "missing_middle_version": "version 2 is missing",
+    "no_protocol_or_metadata": "no protocol action",
+    "corrupt_checkpoint_no_fallback": "00000000000000000005.checkpoint.parquet is not readable",
+    "unknown_action": "unknown action \"fooBar\"",
+    "multipart_missing_part_no_fallback": "multi-part checkpoint at version 4 is missing parts",
+}
+
+
+def test_every_bad_fixture_has_an_expectation():
+    assert set(MUST_NAME) == set(BAD_INPUT_FIXTURES)
+
+
+def migrated_rows(catalog_path) -> list[tuple]:
+    if not catalog_path.exists():
+        return []
+    con = duckdb.connect(str(catalog_path))
+    try:
+        if not con.execute("select count(*) from information_schema.tables where table_name = 'delta_log_tables'").fetchone()[0]:
+            return []
+        return con.execute("select table_name, status from delta_log_tables").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUT_FIXTURES))
+def test_bad_input_fails_cleanly(tmp_path, name):
+    build, _ = BAD_INPUT_FIXTURES[name]
+    table = tmp_path / name
+    build(table)
+    catalog_path = tmp_path / "catalog.duckdb"
+    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"])
+    assert result.exit_code == 1, result.output
+    errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
+    assert errors and MUST_NAME[name] in errors[0]
+    assert migrated_rows(catalog_path) == []
+
+
+def test_unknown_actions_can_be_kept_verbatim(tmp_path):
+    build, _ = BAD_INPUT_FIXTURES["unknown_action"]
+    table = tmp_path / "t"
+    build(table)
+    catalog_path = tmp_path / "catalog.duckdb"
+    result = CliRunner().invoke(
+        main, ["migrate", str(table), "--catalog", str(catalog_path), "--allow-unknown-actions", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "kept 1 unknown 'fooBar' action" in result.output
+    result = CliRunner().invoke(main, ["validate", "--catalog", str(catalog_path), "--levels", "bytes", "--json"])
+    assert result.exit_code == 0, result.output  # the unknown line is stored, so the file rebuilds exactly
+
+
+def test_failed_remigration_keeps_the_previous_catalog(tmp_path):
+    """A table that migrated once and then fails (log corrupted since) keeps its old rows."""
+    from fixtures.deltalake_tables import DELTALAKE_FIXTURES
+
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog_path = tmp_path / "catalog.duckdb"
+    assert CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"]).exit_code == 0
+    before = migrated_rows(catalog_path)
+    last = sorted((table / "_delta_log").glob("*.json"))[-1]
+    last.write_text(last.read_text()[:-20])
+    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"])
+    assert result.exit_code == 1 and last.name in result.output
+    assert migrated_rows(catalog_path) == before == [("t", "migrated")]

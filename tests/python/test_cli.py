@@ -1,0 +1,101 @@
+"""The command line: exit codes, --json events, readable output, odd names and paths."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+from click.testing import CliRunner
+
+from delta2sql.cli import main
+from fixtures.deltalake_tables import DELTALAKE_FIXTURES
+from fixtures.handwritten_logs import HANDWRITTEN_FIXTURES
+
+
+def events(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_migrate_and_validate_json_events(tmp_path):
+    table = tmp_path / "events"
+    DELTALAKE_FIXTURES["partitioned"](table)
+    catalog = tmp_path / "lake.duckdb"
+    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"])
+    assert result.exit_code == 0, result.output
+    finished = [e for e in events(result.output) if e["event"] == "migration_finished"]
+    assert finished[0]["status"] == "migrated" and finished[0]["name"] == "events"
+    assert any(e["event"] == "progress" for e in events(result.output))
+
+    result = CliRunner().invoke(main, ["validate", "events", "--catalog", str(catalog), "--json"])
+    assert result.exit_code == 0, result.output
+    checks = [e for e in events(result.output) if e["event"] == "check"]
+    assert checks and all(c["status"] == "pass" for c in checks)
+    con = duckdb.connect(str(catalog))
+    try:
+        stored = con.execute("select count(*), count(distinct level) from validation_results where table_name = 'events'").fetchone()
+    finally:
+        con.close()
+    assert stored == (len(checks), 3)
+
+
+def test_validate_unknown_table_is_a_clear_error(tmp_path):
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog = tmp_path / "lake.duckdb"
+    assert CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"]).exit_code == 0
+    result = CliRunner().invoke(main, ["validate", "nope", "--catalog", str(catalog), "--json"])
+    assert result.exit_code == 1 and "not migrated in this catalog: nope" in result.output
+
+
+def test_odd_names_and_paths_round_trip(tmp_path):
+    """Quotes, unicode and spaces in the table name, its directory and the catalog path; the
+    URL-encoded file paths of the log are kept exactly as written."""
+    odd_dir = tmp_path / "dir with 'quote' and é" / "événements 'prod' %20"
+    HANDWRITTEN_FIXTURES["url_encoded_paths"](odd_dir)
+    name = "événements 'prod' %20"
+    catalog = tmp_path / "cata'log dir" / "catalog é 1.duckdb"
+    result = CliRunner().invoke(main, ["migrate", str(odd_dir), "--name", name, "--catalog", str(catalog), "--json"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["validate", name, "--catalog", str(catalog), "--json"])
+    assert result.exit_code == 0, result.output
+
+    written = set()
+    for commit in (odd_dir / "_delta_log").glob("*.json"):
+        for line in commit.read_text(encoding="utf-8").splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                written.add(action["add"]["path"])
+    con = duckdb.connect(str(catalog))
+    try:
+        [(uri,)] = con.execute("select table_uri from delta_tables where table_name = ?", [name]).fetchall()
+        stored = {p for (p,) in con.execute("select path from delta_files where table_name = ?", [name]).fetchall()}
+    finally:
+        con.close()
+    assert uri == str(odd_dir.resolve())
+    assert stored == written and any("%" in p for p in stored)
+
+
+def test_quote_in_catalog_file_name_is_refused_before_writing(tmp_path):
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog = tmp_path / "it's.duckdb"
+    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"])
+    assert result.exit_code == 1 and "quotes are not allowed" in result.output
+    assert not catalog.exists()
+
+
+def test_migrate_is_repeatable(tmp_path):
+    """Migrating the same table twice leaves one copy of it."""
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["overwrite"](table)
+    catalog = tmp_path / "lake.duckdb"
+    for _ in range(2):
+        assert CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"]).exit_code == 0
+    con = duckdb.connect(str(catalog))
+    try:
+        versions = con.execute("select count(*), count(distinct version) from delta_commits").fetchone()
+    finally:
+        con.close()
+    assert versions == (4, 4)
+    shutil.rmtree(table)

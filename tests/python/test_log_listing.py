@@ -1,0 +1,56 @@
+"""Choosing the log segment: checkpoint kinds, hints, fallbacks and gaps, on hand-written logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from delta2sql.errors import DeltaLogError
+from delta2sql.log_listing import plan_segment
+from fixtures.deltalake_tables import DELTALAKE_FIXTURES
+from fixtures.handwritten_logs import BAD_INPUT_FIXTURES, HANDWRITTEN_FIXTURES, SURVIVABLE_FIXTURES
+
+
+def build(registry, name, tmp_path):
+    entry = registry[name]
+    (entry[0] if isinstance(entry, tuple) else entry)(tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "files"),
+    [("multipart_checkpoint", "multipart", 3), ("v2_checkpoint_sidecars", "v2", 1), ("v2_checkpoint_json", "v2", 1)],
+)
+def test_checkpoint_kinds(tmp_path, name, kind, files):
+    segment = plan_segment(build(HANDWRITTEN_FIXTURES, name, tmp_path))
+    assert segment.checkpoint.kind == kind and len(segment.checkpoint.files) == files
+    assert [c.version for c in segment.commits] == list(range(segment.checkpoint.version + 1, segment.latest_version + 1))
+
+
+def test_requested_version_uses_the_checkpoint_at_or_below_it(tmp_path):
+    table = build(DELTALAKE_FIXTURES, "checkpoints", tmp_path)
+    assert plan_segment(table, version=15).checkpoint.version == 10
+    assert plan_segment(table, version=20).checkpoint.version == 20
+    assert plan_segment(table, version=9).checkpoint is None
+    with pytest.raises(DeltaLogError, match="version 99 requested"):
+        plan_segment(table, version=99)
+
+
+def test_full_history_ignores_checkpoints(tmp_path):
+    segment = plan_segment(build(DELTALAKE_FIXTURES, "checkpoints", tmp_path), full_history=True)
+    assert segment.checkpoint is None and segment.commits[0].version == 0
+
+
+def test_full_history_needs_every_commit(tmp_path):
+    with pytest.raises(DeltaLogError, match="version 0 is missing|version 0 .* missing"):
+        plan_segment(build(DELTALAKE_FIXTURES, "metadata_cleanup", tmp_path), full_history=True)
+
+
+def test_missing_part_falls_back_to_older_complete_checkpoint(tmp_path):
+    segment = plan_segment(build(SURVIVABLE_FIXTURES, "multipart_missing_part_with_older_complete", tmp_path))
+    assert segment.checkpoint.kind == "classic" and segment.checkpoint.version < 4
+    assert any("missing parts" in w for w in segment.warnings)
+
+
+def test_gap_names_the_missing_version(tmp_path):
+    with pytest.raises(DeltaLogError, match=r"version 2 is missing \(00000000000000000002\.json\)"):
+        plan_segment(build(BAD_INPUT_FIXTURES, "missing_middle_version", tmp_path))
