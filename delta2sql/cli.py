@@ -72,18 +72,18 @@ def migrate(table_path, name, version, full_history, batch_size, allow_unknown_a
         catalog = catalog_from_options(target, catalog_path)
         spec = TableSpec(table_path, name or table_path.resolve().name, version, full_history)
         [outcome] = migrate_tables([spec], catalog, reporter, batch_size, allow_unknown_actions)
-        reporter.event("migration_finished", message=_migration_line(outcome, catalog.path), **asdict(outcome))
+        reporter.event("migration_finished", message=_migration_line(outcome, catalog.description), **asdict(outcome))
         return 0 if outcome.status == "migrated" else 1
 
     _run(as_json, debug, body)
 
 
-def _migration_line(outcome, catalog_path) -> str:
+def _migration_line(outcome, where: str) -> str:
     if outcome.status != "migrated":
         return f"[red]{outcome.name}: not migrated[/red]: {outcome.error}"
     return (
         f"[green]{outcome.name}: migrated[/green] versions {outcome.replay_start_version}..{outcome.latest_version} "
-        f"({outcome.files:,} log files, {outcome.actions:,} actions, {outcome.bytes:,} bytes) into {catalog_path}"
+        f"({outcome.files:,} log files, {outcome.actions:,} actions, {outcome.bytes:,} bytes) into {where}"
     )
 
 

@@ -71,4 +71,5 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
 
 
 def failed_nodes(result: DbtResult) -> list[dict]:
-    return [r for r in result.run_results if r["status"] in ("error", "fail")]
+    """Nodes that did not succeed: errors, failed tests and whatever was skipped because of them."""
+    return [r for r in result.run_results if r["status"] not in ("success", "pass", "warn")]

@@ -14,6 +14,7 @@ from importlib import resources
 
 import duckdb
 
+from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import DeltaLogError, UnsupportedTableError
 from delta2sql.log_listing import LogFile, LogSegment, v2_sidecar_files
 from delta2sql.progress import Reporter
@@ -122,7 +123,7 @@ SUPPORTED_READER_FEATURES = {
 }
 
 
-def _check_replayable(con: duckdb.DuckDBPyConnection, segment: LogSegment, table_name: str) -> None:
+def _check_replayable(con: CatalogConnection, segment: LogSegment, table_name: str) -> None:
     """A replay needs protocol and metaData, and must understand every reader feature."""
     found = dict(
         con.execute(
@@ -169,73 +170,76 @@ def _check_replayable(con: duckdb.DuckDBPyConnection, segment: LogSegment, table
 
 
 def land_segment(
-    con: duckdb.DuckDBPyConnection,
+    catalog: CatalogConnection,
     segment: LogSegment,
     table_name: str,
     reporter: Reporter,
     batch_size: int = DEFAULT_BATCH_SIZE,
     allow_unknown_actions: bool = False,
 ) -> LandingStats:
-    """Replace `table_name`'s landing rows with the actions of `segment`, in one transaction."""
-    con.execute(load_sql("create_landing_tables.sql"))
-    con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
-    con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
+    """Replace `table_name`'s landing rows with the actions of `segment`, in one transaction.
+
+    DuckDB reads and parses the log. On a DuckDB catalog it writes the landing tables directly;
+    for PostgreSQL and SQLite it parses into an in-memory DuckDB and each batch is shipped in
+    bulk (`CatalogConnection.load_arrow`) inside the catalog's transaction.
+    """
+    catalog.execute_script(load_sql("create_landing_tables.sql"))
+    reader = catalog.raw if catalog.dialect == "duckdb" else duckdb.connect()
+    if reader is not catalog.raw:
+        reader.execute(load_sql("create_landing_tables.sql"))
+    reader.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
+    reader.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
+
+    def ship() -> None:
+        if reader is catalog.raw:
+            return
+        for table in ("delta_log_actions", "delta_log_files"):
+            catalog.load_arrow(table, reader.sql(f"select * from {table}").to_arrow_table())
+            reader.execute(f"delete from {table}")
+
     checkpoint = segment.checkpoint
     checkpoint_files = list(checkpoint.files) if checkpoint else []
     if checkpoint and checkpoint.kind == "v2":
         checkpoint_files += v2_sidecar_files(checkpoint, segment.log_dir)
-
-    stats = LandingStats()
     extra = [segment.checkpoint_commit] if segment.checkpoint_commit else []
     total_bytes = sum(f.size_bytes for f in checkpoint_files + extra + segment.commits)
-    con.execute("begin transaction")
+    # (files, source, file_kind): checkpoint files one at a time (a part or sidecar bounds the
+    # memory of a batch), then the checkpoint version's own commit, then commits in batches.
+    steps = [([f], "checkpoint", "sidecar" if f.name.startswith("_sidecars/") else "checkpoint") for f in checkpoint_files]
+    steps += [([f], "checkpoint_commit", "checkpoint_commit") for f in extra]
+    steps += [(batch, "commit", "commit") for batch in _batches(segment.commits, batch_size)]
+
+    stats = LandingStats()
+    catalog.begin()
     try:
-        for sql in ("delete from delta_log_actions where table_name = ?", "delete from delta_log_files where table_name = ?",
-                    "delete from delta_log_tables where table_name = ?"):
-            con.execute(sql, [table_name])
-        con.execute(
-            """
-            insert into delta_log_tables values ($table_name, $uri, $start, $latest, $cp_version, $cp_kind,
-                                                 'landing', $warnings, null, null)
-            """,
-            {
-                "table_name": table_name,
-                "uri": str(segment.table_root.resolve()),
-                "start": segment.replay_start_version,
-                "latest": segment.latest_version,
-                "cp_version": checkpoint.version if checkpoint else None,
-                "cp_kind": checkpoint.kind if checkpoint else None,
-                "warnings": json.dumps(segment.warnings),
-            },
+        for table in ("delta_log_actions", "delta_log_files", "delta_log_tables"):
+            catalog.execute(f"delete from {table} where table_name = ?", [table_name])
+        catalog.execute(
+            "insert into delta_log_tables values (?, ?, ?, ?, ?, ?, 'landing', ?, null, null)",
+            [table_name, str(segment.table_root.resolve()), segment.replay_start_version, segment.latest_version,
+             checkpoint.version if checkpoint else None, checkpoint.kind if checkpoint else None,
+             json.dumps(segment.warnings)],
         )
         with reporter.task(f"landing {table_name}", total_bytes) as advance:
-            # Checkpoint files one at a time: a part or sidecar bounds the memory of a batch.
-            for f in checkpoint_files:
-                kind = "sidecar" if f.name.startswith("_sidecars/") else "checkpoint"
-                n = _land_batch(con, segment, table_name, [f], "checkpoint", kind, checkpoint.version, allow_unknown_actions)
-                stats.files, stats.actions, stats.bytes = stats.files + 1, stats.actions + n, stats.bytes + f.size_bytes
-                advance(f.size_bytes, files=1, actions=n)
-            if segment.checkpoint_commit:
-                f = segment.checkpoint_commit
-                n = _land_batch(con, segment, table_name, [f], "checkpoint_commit", "checkpoint_commit",
-                                allow_unknown_actions=allow_unknown_actions)
-                stats.files, stats.actions, stats.bytes = stats.files + 1, stats.actions + n, stats.bytes + f.size_bytes
-                advance(f.size_bytes, files=1, actions=n)
-            for batch in _batches(segment.commits, batch_size):
-                n = _land_batch(con, segment, table_name, batch, "commit", "commit",
-                                allow_unknown_actions=allow_unknown_actions)
-                size = sum(f.size_bytes for f in batch)
-                stats.files, stats.actions, stats.bytes = stats.files + len(batch), stats.actions + n, stats.bytes + size
-                advance(size, files=len(batch), actions=n)
-        _check_replayable(con, segment, table_name)
-        for action_type, log_file, count in con.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
+            for files, source, file_kind in steps:
+                version = checkpoint.version if source == "checkpoint" else None
+                n = _land_batch(reader, segment, table_name, files, source, file_kind, version, allow_unknown_actions)
+                ship()
+                size = sum(f.size_bytes for f in files)
+                stats.files, stats.actions, stats.bytes = stats.files + len(files), stats.actions + n, stats.bytes + size
+                advance(size, files=len(files), actions=n)
+        _check_replayable(catalog, segment, table_name)
+        for action_type, log_file, count in catalog.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
             reporter.event("warning", table=table_name,
                            message=f"{table_name}: kept {count} unknown {action_type!r} action(s) verbatim (first in {log_file})")
-        con.execute(
-            "update delta_log_tables set status = 'landed', landed_at = now() where table_name = ?", [table_name]
+        catalog.execute(
+            "update delta_log_tables set status = 'landed', landed_at = current_timestamp where table_name = ?", [table_name]
         )
-        con.execute("commit")
+        catalog.commit()
     except BaseException:
-        con.execute("rollback")
+        catalog.rollback()
         raise
+    finally:
+        if reader is not catalog.raw:
+            reader.close()
     return stats

@@ -74,18 +74,20 @@ def migrate_tables(
 
     build = run_dbt(["build", "--exclude", "tag:snapshot", "tag:bytes", "--store-failures"], catalog, reporter)
     broken = failed_nodes(build)
-    errors = [n for n in broken if n["status"] == "error"]
+    # a failed test whose stored failures name tables blames those tables; anything else
+    # (model errors, skipped nodes, failed unit tests) blames every table of this build
+    errors = [n for n in broken if n["status"] != "fail" or not n.get("relation_name")]
     con = catalog.connect()
     try:
-        failing = failing_tables(con, [n for n in broken if n["status"] == "fail"])
+        failing = failing_tables(con, [n for n in broken if n["status"] == "fail" and n.get("relation_name")])
         for outcome in landed:
-            problems = [f"dbt {n['unique_id']}: {n.get('message')}" for n in errors]
+            problems = [f"dbt {n['unique_id']} {n['status']}: {n.get('message')}" for n in errors]
             problems += [f"structure test {test} failed" for test in failing.get(outcome.name, []) + failing.get(ALL_TABLES, [])]
             if problems:
                 outcome.status, outcome.error = "failed", "; ".join(problems)
                 continue
             con.execute(
-                "update delta_log_tables set status = 'migrated', migrated_at = now() where table_name = ?",
+                "update delta_log_tables set status = 'migrated', migrated_at = current_timestamp where table_name = ?",
                 [outcome.name],
             )
             outcome.status = "migrated"

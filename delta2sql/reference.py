@@ -21,9 +21,10 @@ from importlib import resources
 from pathlib import Path
 
 import deltalake
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from delta2sql.catalog import CatalogConnection
 
 REFERENCE_TABLES_SQL = "create_reference_tables.sql"
 
@@ -159,7 +160,7 @@ def _physical_names(table: deltalake.DeltaTable) -> dict[str, str]:
     return names
 
 
-def load_snapshot_reference(con: duckdb.DuckDBPyConnection, table_name: str, table_uri: str, versions: list[int]) -> list[str]:
+def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: str, versions: list[int]) -> list[str]:
     """Capture delta-rs snapshots; returns errors (e.g. features delta-rs cannot read)."""
     files, snapshots, errors = [], [], []
     for version in versions:
@@ -179,24 +180,53 @@ def load_snapshot_reference(con: duckdb.DuckDBPyConnection, table_name: str, tab
     return errors
 
 
-def load_log_file_reference(con: duckdb.DuckDBPyConnection, table_name: str, log_dir: Path) -> None:
-    """Re-read every landed log file from disk and hash it with hashlib."""
-    rows = []
+def _hash_file(path: Path) -> tuple[str, int, bytes]:
+    """sha256, size and last byte, reading in 1 MiB chunks (checkpoints can be gigabytes)."""
+    h, size, last = hashlib.sha256(), 0, b""
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+            last = chunk[-1:]
+    return h.hexdigest(), size, last
+
+
+def load_log_file_reference(con, table_name: str, log_dir: Path, batch_rows: int = 50_000) -> None:
+    """Re-read every landed log file from disk: sha256 with hashlib, and the lines of JSON files.
+
+    Lines are split on b"\n" only (a "\r" stays in its line, as in the landing), blank lines
+    included, so any line the landing lost or changed shows up in the comparison.
+    """
+    files, lines = [], []
+    _replace(con, "reference_log_lines", table_name, [])
     for (log_file,) in con.execute("select log_file from delta_log_files where table_name = ?", [table_name]).fetchall():
         path = log_dir / log_file
-        digest, size = None, None
-        if path.exists():
-            h = hashlib.sha256()
-            with path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            digest, size = h.hexdigest(), path.stat().st_size
-        rows.append({"table_name": table_name, "log_file": log_file, "sha256": digest, "size_bytes": size})
-    _replace(con, "reference_log_files", table_name, rows)
+        if not path.exists():
+            files.append({"table_name": table_name, "log_file": log_file})
+            continue
+        digest, size, last_byte = _hash_file(path)
+        files.append({"table_name": table_name, "log_file": log_file, "sha256": digest,
+                      "size_bytes": size, "ends_with_newline": last_byte == b"\n"})
+        if log_file.endswith(".json"):
+            data = path.read_bytes()  # one commit: small
+            parts = data.split(b"\n")
+            if data.endswith(b"\n"):
+                parts.pop()
+            lines += [{"table_name": table_name, "log_file": log_file, "line_number": i,
+                       "line_text": part.decode("utf-8")} for i, part in enumerate(parts, start=1)]
+            if len(lines) >= batch_rows:
+                _append(con, "reference_log_lines", lines)
+                lines = []
+    _append(con, "reference_log_lines", lines)
+    _replace(con, "reference_log_files", table_name, files)
 
 
-def load_checkpoint_reference(con: duckdb.DuckDBPyConnection, table_name: str, log_dir: Path, batch_rows: int = 50_000) -> None:
-    """Canonical per-action hashes of every Parquet checkpoint row: pyarrow's view and the catalog's."""
+def load_checkpoint_reference(con: CatalogConnection, table_name: str, log_dir: Path, batch_rows: int = 100_000) -> None:
+    """Canonical per-action hashes of every Parquet checkpoint row: pyarrow's view and the catalog's.
+
+    Both sides are read in batches of rows (a range of line numbers at a time), so memory is
+    bounded by the batch, not by the checkpoint.
+    """
     _replace(con, "reference_checkpoint_actions", table_name, [])
     parquet_files = [
         f for (f,) in con.execute(
@@ -206,34 +236,28 @@ def load_checkpoint_reference(con: duckdb.DuckDBPyConnection, table_name: str, l
         ).fetchall()
     ]
     for log_file in parquet_files:
-        parquet = pq.ParquetFile(log_dir / log_file)
-        stored = con.execute(
-            "select line_number, action_json from delta_log_actions where table_name = ? and log_file = ? order by line_number",
-            [table_name, log_file],
-        )
-        stored_rows = _iter_rows(stored, batch_rows)
-        line_number = 0
-        for batch in parquet.iter_batches(batch_size=batch_rows):
+        first = 1
+        for batch in pq.ParquetFile(log_dir / log_file).iter_batches(batch_size=batch_rows):
+            last = first + batch.num_rows - 1
+            stored = dict(con.execute(
+                "select line_number, action_json from delta_log_actions "
+                "where table_name = ? and log_file = ? and line_number between ? and ?",
+                [table_name, log_file, first, last],
+            ).fetchall())
             rows = []
-            for record in batch.to_pylist(maps_as_pydicts="strict"):
-                line_number += 1
+            for line_number, record in enumerate(batch.to_pylist(maps_as_pydicts="strict"), start=first):
                 actions = {k: v for k, v in record.items() if v is not None}
-                parquet_hash = sha256_hex(canonical_json(actions)) if actions else None
-                stored_line, stored_json = next(stored_rows, (None, None))
-                catalog_hash = sha256_hex(canonical_json(json.loads(stored_json))) if stored_json else None
-                if stored_line is not None and stored_line != line_number:
-                    catalog_hash = None  # misaligned: the dbt test reports the row as modified
-                rows.append({"table_name": table_name, "log_file": log_file, "line_number": line_number,
-                             "parquet_sha256": parquet_hash, "catalog_sha256": catalog_hash})
+                stored_json = stored.get(line_number)
+                rows.append({
+                    "table_name": table_name, "log_file": log_file, "line_number": line_number,
+                    "parquet_sha256": sha256_hex(canonical_json(actions)) if actions else None,
+                    "catalog_sha256": sha256_hex(canonical_json(json.loads(stored_json))) if stored_json else None,
+                })
             _append(con, "reference_checkpoint_actions", rows)
+            first = last + 1
 
 
-def _iter_rows(cursor: duckdb.DuckDBPyConnection, batch_rows: int):
-    while rows := cursor.fetchmany(batch_rows):
-        yield from rows
-
-
-def load_checksum_reference(con: duckdb.DuckDBPyConnection, table_name: str, log_dir: Path, start: int, latest: int) -> None:
+def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Path, start: int, latest: int) -> None:
     """`.crc` files of replayed versions and the `_last_checkpoint` hint, as written by the writer."""
     rows = []
     for version in range(start, latest + 1):
@@ -266,7 +290,9 @@ _SCHEMAS = {
                                            ("size_bytes", pa.int64()), ("partition_values", pa.string()),
                                            ("num_records", pa.int64()), ("deleted_rows", pa.int64())]),
     "reference_log_files": pa.schema([("table_name", pa.string()), ("log_file", pa.string()), ("sha256", pa.string()),
-                                      ("size_bytes", pa.int64())]),
+                                      ("size_bytes", pa.int64()), ("ends_with_newline", pa.bool_())]),
+    "reference_log_lines": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),
+                                      ("line_number", pa.int64()), ("line_text", pa.string())]),
     "reference_checkpoint_actions": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),
                                                ("line_number", pa.int64()), ("parquet_sha256", pa.string()),
                                                ("catalog_sha256", pa.string())]),
@@ -275,16 +301,15 @@ _SCHEMAS = {
 }
 
 
-def create_reference_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_sql(REFERENCE_TABLES_SQL))
+def create_reference_tables(con: CatalogConnection) -> None:
+    con.execute_script(_sql(REFERENCE_TABLES_SQL))
 
 
-def _append(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
+def _append(con: CatalogConnection, table: str, rows: list[dict]) -> None:
     if rows:
-        arrow_rows = pa.Table.from_pylist(rows, schema=_SCHEMAS[table])  # noqa: F841 (read by DuckDB)
-        con.execute(f"insert into {table} by name select * from arrow_rows")
+        con.load_arrow(table, pa.Table.from_pylist(rows, schema=_SCHEMAS[table]))
 
 
-def _replace(con: duckdb.DuckDBPyConnection, table: str, table_name: str, rows: list[dict]) -> None:
+def _replace(con: CatalogConnection, table: str, table_name: str, rows: list[dict]) -> None:
     con.execute(f"delete from {table} where table_name = ?", [table_name])
     _append(con, table, rows)

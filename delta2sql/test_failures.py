@@ -6,12 +6,12 @@ so a failure can be attributed to tables and summarised without knowing the test
 
 from __future__ import annotations
 
-import duckdb
+from delta2sql.catalog import CatalogConnection
 
 ALL_TABLES = "*"
 
 
-def failure_rows(con: duckdb.DuckDBPyConnection, node: dict, limit: int | None = None) -> list[dict]:
+def failure_rows(con: CatalogConnection, node: dict, limit: int | None = None) -> list[dict]:
     relation = node.get("relation_name")
     if not relation:
         return []
@@ -20,7 +20,7 @@ def failure_rows(con: duckdb.DuckDBPyConnection, node: dict, limit: int | None =
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def failing_tables(con: duckdb.DuckDBPyConnection, failed_tests: list[dict]) -> dict[str, list[str]]:
+def failing_tables(con: CatalogConnection, failed_tests: list[dict]) -> dict[str, list[str]]:
     """table_name -> names of the failed tests that returned rows for it."""
     by_table: dict[str, list[str]] = {}
     for node in failed_tests:

@@ -124,7 +124,7 @@ def validate_tables(
     con = catalog.connect()
     try:
         con.executemany(
-            "insert into validation_results values (?, ?, ?, ?, ?, ?, ?, now())",
+            "insert into validation_results values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [[c.table_name, c.check_name, c.level, c.status, c.expected, c.observed, c.details] for c in checks],
         )
     finally:

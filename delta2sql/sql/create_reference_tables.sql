@@ -23,7 +23,15 @@ create table if not exists reference_log_files (
     table_name        varchar not null,
     log_file          varchar not null,
     sha256            varchar,          -- null when the file is gone
-    size_bytes        bigint
+    size_bytes        bigint,
+    ends_with_newline boolean
+);
+
+create table if not exists reference_log_lines (
+    table_name        varchar not null,
+    log_file          varchar not null, -- JSON log files only
+    line_number       bigint  not null, -- 1-based, blank lines included
+    line_text         varchar not null
 );
 
 create table if not exists reference_checkpoint_actions (

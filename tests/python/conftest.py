@@ -1,19 +1,28 @@
-"""Shared pytest fixtures: the corpus location, catalogs in temporary directories, and a
-reporter that records warnings instead of printing them."""
+"""Shared pytest fixtures: catalogs on each engine (PostgreSQL in a schema of its own per run),
+the corpus location, fleets of tables migrated once per session, and a reporter that records
+warnings instead of printing them."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from delta2sql.catalog import Catalog
+from delta2sql.migrate import MigrationOutcome, TableSpec, migrate_tables
 from delta2sql.progress import Reporter
+from delta2sql.validate import CheckResult, validate_tables
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "delta-corpus" / "delta-rs"
 IN_CI = os.environ.get("CI") == "true"
+ENGINES = ("duckdb", "postgres", "sqlite")
+RUN_ID = uuid.uuid4().hex[:8]  # keeps concurrent test runs apart on the shared PostgreSQL
 
 
 class RecordingReporter(Reporter):
@@ -34,9 +43,52 @@ def reporter() -> RecordingReporter:
     return RecordingReporter()
 
 
-@pytest.fixture
-def catalog(tmp_path) -> Catalog:
-    return Catalog(target="duckdb", path=tmp_path / "catalog.duckdb")
+def postgres_settings() -> dict:
+    return Catalog(target="postgres").settings
+
+
+_schemas: list[str] = []
+
+
+def require_postgres() -> None:
+    """PostgreSQL is mandatory in CI (a failure, never a silent skip); optional elsewhere."""
+    s = postgres_settings()
+    try:
+        psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"],
+                        password=s.get("password") or None, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL at {s['host']}:{s['port']} is unreachable: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def make_catalog(engine: str, directory: Path, name: str) -> Catalog:
+    """A fresh catalog on `engine`: a file in `directory`, or a PostgreSQL schema of this run."""
+    if engine == "postgres":
+        require_postgres()
+        schema = f"d2s_{RUN_ID}_{name}".lower()
+        _schemas.append(schema)
+        return Catalog(target="postgres", extra_env={"DELTA2SQL_PG_SCHEMA": schema})
+    return Catalog(target=engine, path=directory / f"{name}.{engine}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def drop_postgres_schemas():
+    yield
+    if not _schemas:
+        return
+    s = postgres_settings()
+    with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"],
+                         password=s.get("password") or None, autocommit=True) as con:
+        for schema in _schemas:
+            for suffix in ("", "_dbt_test__audit"):
+                con.execute(f'drop schema if exists "{schema}{suffix}" cascade')
+
+
+@pytest.fixture(params=ENGINES)
+def catalog(request, tmp_path) -> Catalog:
+    return make_catalog(request.param, tmp_path, "t" + uuid.uuid4().hex[:6])
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +104,47 @@ def corpus_root() -> Path:
 def corpus_tables(root: Path) -> dict[str, Path]:
     """Every Delta table under the corpus root, named by its relative path."""
     return {str(d.parent.relative_to(root)): d.parent for d in sorted(root.rglob("_delta_log"))}
+
+
+@dataclass
+class FleetRun:
+    """A set of tables migrated and validated together into one catalog."""
+
+    tables: dict[str, Path]
+    catalog: Catalog
+    outcomes: dict[str, MigrationOutcome]
+    checks: list[CheckResult]
+    reporter: RecordingReporter
+
+    def checks_of(self, name: str) -> list[CheckResult]:
+        return [c for c in self.checks if c.table_name == name]
+
+
+_fleets: dict[tuple[str, str], FleetRun] = {}
+
+
+def run_fleet(fleet: str, engine: str, tables: dict[str, Path], workdir: Path) -> FleetRun:
+    """Migrate and validate `tables` on `engine` once per session (cached by fleet and engine)."""
+    key = (fleet, engine)
+    if key not in _fleets:
+        catalog = make_catalog(engine, workdir, f"{fleet}_{engine}")
+        reporter = RecordingReporter()
+        outcomes = migrate_tables([TableSpec(path, name) for name, path in tables.items()], catalog, reporter)
+        checks = validate_tables(catalog, reporter)
+        _fleets[key] = FleetRun(tables, catalog, {o.name: o for o in outcomes}, checks, reporter)
+    return _fleets[key]
+
+
+@pytest.fixture(scope="session")
+def fleet_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("fleets")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def fixture_tables(fleet_dir) -> dict[str, Path]:
+    """Every fixture table, built once per session (see test_fixture_tables.build_fixture_tables)."""
+    from test_fixture_tables import build_fixture_tables
+
+    return build_fixture_tables(fleet_dir / "tables")

@@ -8,9 +8,9 @@ import json
 import duckdb
 import pytest
 from click.testing import CliRunner
+from fixtures.handwritten_logs import BAD_INPUT_FIXTURES
 
 from delta2sql.cli import main
-from fixtures.handwritten_logs import BAD_INPUT_FIXTURES
 
 # What each error must name (the offending file or version), from the fixture's description.
 MUST_NAME = {

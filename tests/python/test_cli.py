@@ -7,10 +7,10 @@ import shutil
 
 import duckdb
 from click.testing import CliRunner
-
-from delta2sql.cli import main
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import HANDWRITTEN_FIXTURES
+
+from delta2sql.cli import main
 
 
 def events(output: str) -> list[dict]:

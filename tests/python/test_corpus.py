@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import deltalake
 import pytest
+from conftest import CORPUS, ENGINES, FleetRun, RecordingReporter, corpus_tables, run_fleet
 
-from conftest import CORPUS, RecordingReporter, corpus_tables
 from delta2sql.catalog import Catalog
 from delta2sql.migrate import TableSpec, migrate_tables
-from delta2sql.validate import LEVELS, validate_tables
+from delta2sql.validate import LEVELS
 
 CORPUS_NAMES = sorted(corpus_tables(CORPUS)) if CORPUS.is_dir() else []
 
@@ -23,14 +23,9 @@ def delta_rs_error(path) -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def corpus_run(corpus_root, tmp_path_factory):
-    catalog = Catalog(path=tmp_path_factory.mktemp("corpus") / "corpus.duckdb")
-    reporter = RecordingReporter()
-    tables = corpus_tables(corpus_root)
-    outcomes = migrate_tables([TableSpec(path, name) for name, path in tables.items()], catalog, reporter)
-    checks = validate_tables(catalog, reporter, num_versions=4)
-    return tables, {o.name: o for o in outcomes}, checks, catalog
+@pytest.fixture(scope="module", params=ENGINES)
+def corpus_run(request, corpus_root, fleet_dir) -> FleetRun:
+    return run_fleet("corpus", request.param, corpus_tables(corpus_root), fleet_dir)
 
 
 def test_corpus_is_present(corpus_root):
@@ -40,27 +35,28 @@ def test_corpus_is_present(corpus_root):
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", CORPUS_NAMES)
 def test_corpus_table_matches_delta_rs_or_is_refused(corpus_run, name):
-    tables, outcomes, checks, _ = corpus_run
-    outcome = outcomes[name]
-    reference_error = delta_rs_error(tables[name])
+    outcome = corpus_run.outcomes[name]
+    reference_error = delta_rs_error(corpus_run.tables[name])
     if reference_error is not None:
         assert outcome.status == "failed", f"delta-rs cannot read {name} ({reference_error}) but we migrated it"
         assert "unsupported:" in outcome.error
         return
     assert outcome.status == "migrated", outcome.error
-    mine = [c for c in checks if c.table_name == name]
+    mine = corpus_run.checks_of(name)
     assert {c.level for c in mine} == set(LEVELS)
     failed = [(c.check_name, c.details) for c in mine if c.status != "pass"]
     assert not failed
 
 
 @pytest.mark.corpus
-def test_checkpoint_replay_equals_full_json_replay(corpus_run):
+def test_checkpoint_replay_equals_full_json_replay(corpus_root, fleet_dir):
     """Where a checkpoint was used and every JSON commit still exists, replaying all JSON from
     version 0 gives the same live files at the latest version: two independent paths through
-    the log (Parquet checkpoint vs JSON history) agree."""
-    tables, outcomes, _, _ = corpus_run
-    catalog = Catalog(path=corpus_run[3].path.with_name("full_history.duckdb"))
+    the log (Parquet checkpoint vs JSON history) agree. The replay SQL is the same on every
+    engine (the cross-engine test holds them together), so DuckDB suffices here."""
+    run = run_fleet("corpus", "duckdb", corpus_tables(corpus_root), fleet_dir)
+    tables, outcomes = run.tables, run.outcomes
+    catalog = Catalog(path=fleet_dir / "full_history.duckdb")
     candidates = {
         name: path for name, path in tables.items()
         if outcomes[name].status == "migrated" and outcomes[name].replay_start_version > 0
@@ -71,8 +67,7 @@ def test_checkpoint_replay_equals_full_json_replay(corpus_run):
     specs += [TableSpec(path, f"{name}@checkpoint") for name, path in candidates.items()]
     outcomes_full = migrate_tables(specs, catalog, RecordingReporter())
     assert all(o.status == "migrated" for o in outcomes_full), [o.error for o in outcomes_full]
-    con = catalog.connect()
-    try:
+    with catalog.connect() as con:
         differences = con.execute(
             """
             with live as (
@@ -91,6 +86,4 @@ def test_checkpoint_replay_equals_full_json_replay(corpus_run):
             (select 'only in checkpoint replay', * from (select * from checkpoint_replay except all select * from full_replay))
             """
         ).fetchall()
-    finally:
-        con.close()
     assert differences == []

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from fixtures.deltalake_tables import DELTALAKE_FIXTURES
+from fixtures.handwritten_logs import BAD_INPUT_FIXTURES, HANDWRITTEN_FIXTURES, SURVIVABLE_FIXTURES
 
 from delta2sql.errors import DeltaLogError
 from delta2sql.log_listing import plan_segment
-from fixtures.deltalake_tables import DELTALAKE_FIXTURES
-from fixtures.handwritten_logs import BAD_INPUT_FIXTURES, HANDWRITTEN_FIXTURES, SURVIVABLE_FIXTURES
 
 
 def build(registry, name, tmp_path):

@@ -5,12 +5,12 @@
 
 with checkpoint_actions as (
     select * from {{ source('delta_log', 'delta_log_actions') }}
-    where source = 'checkpoint' and log_file like '%.parquet' {{ table_filter('table_name') }}
+    where source = 'checkpoint' and log_file like '%.parquet' and {{ in_scope('table_name') }}
 ),
 
 reference_actions as (
     select * from {{ source('validation', 'reference_checkpoint_actions') }}
-    where 1 = 1 {{ table_filter('table_name') }}
+    where {{ in_scope('table_name') }}
 ),
 
 compared as (

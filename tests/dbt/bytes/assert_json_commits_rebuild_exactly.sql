@@ -1,38 +1,74 @@
 {{ config(tags=['bytes']) }}
--- Each JSON log file rebuilt from its stored lines (in line order, newline-joined, plus the
--- final newline when the file had one) has the sha256 of the original file.
+-- Each JSON log file is stored whole: its lines, re-read from disk by Python now, equal the
+-- stored action lines one for one (text, count and order), and its final newline is recorded.
+-- With assert_log_files_unchanged (same sha256 as at landing), the stored lines rebuild the
+-- landed bytes exactly. No SQL hash function needed, so the test runs on every engine.
 
 with log_files as (
     select * from {{ ref('stg_delta_log__log_files') }}
-    where log_file like '%.json' {{ table_filter('table_name') }}
+    where log_file like '%.json' and {{ in_scope('table_name') }}
 ),
 
 actions as (
     select * from {{ source('delta_log', 'delta_log_actions') }}
 ),
 
-rebuilt as (
-    select
-        table_name,
-        log_file,
-        string_agg(action_json, chr(10) order by line_number) as content
-    from actions
-    where log_file like '%.json'
-    group by table_name, log_file
+reference_lines as (
+    select * from {{ source('validation', 'reference_log_lines') }}
 ),
 
-compared as (
+stored_lines as (
+    select actions.table_name, actions.log_file, actions.line_number, actions.action_json
+    from actions
+    inner join log_files
+        on actions.table_name = log_files.table_name
+        and actions.log_file = log_files.log_file
+),
+
+expected_lines as (
+    select reference_lines.*
+    from reference_lines
+    inner join log_files
+        on reference_lines.table_name = log_files.table_name
+        and reference_lines.log_file = log_files.log_file
+),
+
+compared_lines as (
+    select
+        coalesce(stored_lines.table_name, expected_lines.table_name) as table_name,
+        coalesce(stored_lines.log_file, expected_lines.log_file) as log_file,
+        coalesce(stored_lines.line_number, expected_lines.line_number) as line_number,
+        case
+            when stored_lines.line_number is null then 'removed'
+            when expected_lines.line_number is null then 'added'
+            when stored_lines.action_json <> expected_lines.line_text then 'modified'
+            else 'identical'
+        end as diff_status,
+        expected_lines.line_text as expected,
+        stored_lines.action_json as observed
+    from stored_lines
+    full outer join expected_lines
+        on stored_lines.table_name = expected_lines.table_name
+        and stored_lines.log_file = expected_lines.log_file
+        and stored_lines.line_number = expected_lines.line_number
+),
+
+compared_endings as (
     select
         log_files.table_name,
         log_files.log_file,
-        log_files.sha256 as expected,
-        sha256(coalesce(rebuilt.content, '') || case when log_files.ends_with_newline then chr(10) else '' end) as observed
+        cast(null as bigint) as line_number,
+        'modified' as diff_status,
+        case when reference_endings.ends_with_newline then 'ends with a newline' else 'no final newline' end as expected,
+        case when log_files.ends_with_newline then 'ends with a newline' else 'no final newline' end as observed
     from log_files
-    left join rebuilt
-        on log_files.table_name = rebuilt.table_name
-        and log_files.log_file = rebuilt.log_file
+    inner join {{ source('validation', 'reference_log_files') }} as reference_endings
+        on log_files.table_name = reference_endings.table_name
+        and log_files.log_file = reference_endings.log_file
+    where log_files.ends_with_newline <> reference_endings.ends_with_newline
 )
 
-select table_name, log_file, 'modified' as diff_status, expected, observed
-from compared
-where expected <> observed
+select * from compared_lines
+where diff_status <> 'identical'
+union all
+select * from compared_endings

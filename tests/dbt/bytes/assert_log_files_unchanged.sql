@@ -4,7 +4,7 @@
 
 with log_files as (
     select * from {{ ref('stg_delta_log__log_files') }}
-    where 1 = 1 {{ table_filter('table_name') }}
+    where {{ in_scope('table_name') }}
 ),
 
 reference_log_files as (

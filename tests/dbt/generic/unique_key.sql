@@ -9,7 +9,7 @@ with keyed as (
         {{ columns | join(', ') }},
         count(*) as num_rows
     from {{ model }}
-    where 1 = 1 {{ table_filter('table_name') }}
+    where {{ in_scope('table_name') }}
     group by {{ columns | join(', ') }}
 )
 

@@ -5,7 +5,7 @@
 
 with checksums as (
     select * from {{ source('validation', 'reference_version_checksums') }}
-    where 1 = 1 {{ table_filter('table_name') }}
+    where {{ in_scope('table_name') }}
 ),
 
 files as (

@@ -5,7 +5,7 @@
 
 with snapshots as (
     select * from {{ source('validation', 'reference_snapshots') }}
-    where num_files is not null {{ table_filter('table_name') }}
+    where num_files is not null and {{ in_scope('table_name') }}
 ),
 
 reference_files as (

@@ -4,7 +4,7 @@
 
 with snapshots as (
     select * from {{ source('validation', 'reference_snapshots') }}
-    where 1 = 1 {{ table_filter('table_name') }}
+    where {{ in_scope('table_name') }}
 )
 
 select

@@ -18,7 +18,7 @@ violations as (
         and adds.version = removes.version
         and adds.path = removes.path
         and adds.dv_id = removes.dv_id
-    where adds.source = 'commit' and removes.source = 'commit' {{ table_filter('adds.table_name') }}
+    where adds.source = 'commit' and removes.source = 'commit' and {{ in_scope('adds.table_name') }}
 )
 
 select

@@ -12,7 +12,7 @@ files as (
 
 commit_removes as (
     select * from removes
-    where not is_checkpoint_tombstone {{ table_filter('table_name') }}
+    where not is_checkpoint_tombstone and {{ in_scope('table_name') }}
 ),
 
 checkpoint_tombstones as (

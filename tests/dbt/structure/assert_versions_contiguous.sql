@@ -34,7 +34,7 @@ compared as (
     from tables
     left join version_counts
         on tables.table_name = version_counts.table_name
-    where 1 = 1 {{ table_filter('tables.table_name') }}
+    where {{ in_scope('tables.table_name') }}
 )
 
 select table_name, 'modified' as diff_status, expected, observed
