@@ -144,6 +144,9 @@ class CatalogConnection:
         """Append `data` (columns named as in `table`) in bulk."""
         raise NotImplementedError
 
+    def analyze(self, tables: tuple[str, ...]) -> None:
+        """Refresh planner statistics after a bulk load (PostgreSQL plans joins from them)."""
+
     def begin(self) -> None:
         self.execute("begin transaction")
 
@@ -232,6 +235,10 @@ class PostgresCatalog(CatalogConnection):
 
     def begin(self) -> None:
         self.raw.execute("begin")
+
+    def analyze(self, tables: tuple[str, ...]) -> None:
+        for table in tables:
+            self.raw.execute(f'analyze "{table}"')
 
     def load_arrow(self, table: str, data: pa.Table) -> None:
         """COPY ... FROM STDIN in CSV written by DuckDB: no Python loop over rows."""

@@ -18,7 +18,9 @@ from delta2sql.catalog import catalog_from_options
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import DEFAULT_BATCH_SIZE
 from delta2sql.migrate import TableSpec, migrate_tables
+from delta2sql.plan import make_plan
 from delta2sql.progress import ConsoleReporter, JsonReporter
+from delta2sql.status import table_status
 from delta2sql.validate import LEVELS, validate_tables
 
 catalog_option = click.option(
@@ -61,12 +63,17 @@ def main() -> None:
               help="JSON commit files read per batch.")
 @click.option("--allow-unknown-actions", is_flag=True,
               help="Keep actions this reader does not know verbatim instead of refusing the table.")
+@click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
 @catalog_option
 @target_option
 @json_option
 @debug_option
-def migrate(table_path, name, version, full_history, batch_size, allow_unknown_actions, catalog_path, target, as_json, debug):
+def migrate(table_path, name, version, full_history, batch_size, allow_unknown_actions, dry_run, catalog_path, target,
+            as_json, debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables."""
+    if dry_run:
+        _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size))
+        return
 
     def body(reporter) -> int:
         catalog = catalog_from_options(target, catalog_path)
@@ -74,6 +81,65 @@ def migrate(table_path, name, version, full_history, batch_size, allow_unknown_a
         [outcome] = migrate_tables([spec], catalog, reporter, batch_size, allow_unknown_actions)
         reporter.event("migration_finished", message=_migration_line(outcome, catalog.description), **asdict(outcome))
         return 0 if outcome.status == "migrated" else 1
+
+    _run(as_json, debug, body)
+
+
+@main.command()
+@click.argument("table_path", type=click.Path(path_type=Path))
+@click.option("--version", "version", type=int, help="Plan up to this version (default: latest).")
+@click.option("--full-history", is_flag=True, help="Plan a replay of every JSON commit from version 0.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
+@json_option
+@debug_option
+def plan(table_path, version, full_history, batch_size, as_json, debug):
+    """Report what migrating TABLE_PATH would read and an estimated duration; writes nothing."""
+    _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size))
+
+
+def _report_plan(reporter, table_path, version, full_history, batch_size) -> int:
+    p = make_plan(table_path, version, full_history, batch_size)
+    for warning in p.warnings:
+        reporter.event("warning", message=warning)
+    lines = [
+        f"table            {p.table_root}",
+        f"versions         {p.replay_start_version}..{p.latest_version}",
+        f"checkpoint       {p.checkpoint or 'none'}: {p.checkpoint_reason}",
+        f"  files/bytes    {p.checkpoint_files:,} files, {p.checkpoint_bytes:,} bytes, {p.checkpoint_actions:,} actions",
+        f"JSON commits     {p.commit_files:,} files, {p.commit_bytes:,} bytes, ~{p.commit_actions_estimate:,} actions",
+        f"batches          {p.batches:,}",
+        f"estimate         ~{p.estimated_seconds:,} s (sample: {p.sample_files} files landed in {p.sample_seconds} s)",
+    ]
+    reporter.event("plan", message="\n".join(lines), **p.as_dict())
+    return 0
+
+
+@main.command()
+@click.argument("tables", nargs=-1)
+@catalog_option
+@target_option
+@json_option
+@debug_option
+def status(tables, catalog_path, target, as_json, debug):
+    """State of each table in the catalog: status, versions, last validation, versions behind."""
+
+    def body(reporter) -> int:
+        catalog = catalog_from_options(target, catalog_path)
+        rows = table_status(catalog, list(tables) or None)
+        if isinstance(reporter, JsonReporter):
+            for row in rows:
+                reporter.event("table_status", **row)
+        else:
+            table = Table(title=f"catalog {catalog.description}")
+            for column in ("table", "status", "versions", "validation", "behind"):
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                checks = ("never validated" if row["checked_at"] is None
+                          else f"{row['passed']} passed, {row['failed']} failed at {row['checked_at']}")
+                table.add_row(row["table_name"], row["status"], f"{row['replay_start_version']}..{row['latest_version']}",
+                              checks, str(row["versions_behind"]))
+            Console().print(table)
+        return 0
 
     _run(as_json, debug, body)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ def _environment(values: dict[str, str]):
 def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None = None) -> DbtResult:
     """Run `dbt <command>` for `catalog`; raise only when dbt itself could not run."""
     target_path = Path(tempfile.mkdtemp(prefix="delta2sql-dbt-"))
+    _reuse_parse(target_path, catalog.target)
     args = [
         *command,
         "--project-dir", str(PROJECT_DIR),
@@ -67,7 +69,30 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
     if result.exception is not None or not results_file.exists():
         raise Delta2SqlError(f"dbt {' '.join(command)} could not run: {result.exception}")
     run_results = json.loads(results_file.read_text())["results"]
+    _keep_parse(target_path, catalog.target)
     return DbtResult(success=bool(result.success), run_results=run_results, target_path=target_path)
+
+
+def _parse_cache(target: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"delta2sql-partial-parse-{os.getuid()}-{target}.msgpack"
+
+
+def _reuse_parse(target_path: Path, target: str) -> None:
+    """Seed the new target directory with the last parse of this project for this target.
+
+    dbt parsing costs seconds per invocation; with the cached manifest dbt re-parses only what
+    changed (it checks file hashes, the profile and the vars itself)."""
+    cache = _parse_cache(target)
+    if cache.exists():
+        shutil.copyfile(cache, target_path / "partial_parse.msgpack")
+
+
+def _keep_parse(target_path: Path, target: str) -> None:
+    parsed = target_path / "partial_parse.msgpack"
+    if parsed.exists():
+        temporary = _parse_cache(target).with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(parsed, temporary)
+        os.replace(temporary, _parse_cache(target))  # atomic: concurrent runs never read half a file
 
 
 def failed_nodes(result: DbtResult) -> list[dict]:

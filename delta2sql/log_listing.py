@@ -73,8 +73,8 @@ class LogSegment:
         return self.table_root / "_delta_log"
 
 
-def _stat(path: Path, name: str, version: int | None) -> LogFile:
-    st = path.stat()
+def _stat(path: Path, name: str, version: int | None, entry: os.DirEntry | None = None) -> LogFile:
+    st = entry.stat() if entry is not None else path.stat()  # a DirEntry caches its stat
     return LogFile(path, name, version, st.st_size, st.st_mtime_ns // 1_000_000)
 
 
@@ -103,7 +103,7 @@ def _group_checkpoints(entries: list[os.DirEntry], log_dir: Path) -> dict[int, l
     by_version: dict[int, list[Checkpoint]] = {}
     multipart: dict[tuple[int, int], dict[int, LogFile]] = {}
     for entry in entries:
-        if entry.stat().st_size == 0:
+        if ".checkpoint." not in entry.name or entry.stat().st_size == 0:
             continue  # zero-byte checkpoints are skipped by kernel listing
         path = log_dir / entry.name
         if m := _CLASSIC_CHECKPOINT.match(entry.name):
@@ -238,7 +238,7 @@ def plan_segment(table_root: str | os.PathLike, version: int | None = None, full
         )
 
     def stat_commit(v: int) -> LogFile:
-        return _stat(log_dir / commits[v].name, commits[v].name, v)
+        return _stat(log_dir / commits[v].name, commits[v].name, v, commits[v])
 
     return LogSegment(
         table_root=root,

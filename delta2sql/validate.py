@@ -8,6 +8,7 @@ Results land in `validation_results` (one row per table and check) and come back
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,9 +124,11 @@ def validate_tables(
 
     con = catalog.connect()
     try:
+        checked_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")  # one run, one time
         con.executemany(
-            "insert into validation_results values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-            [[c.table_name, c.check_name, c.level, c.status, c.expected, c.observed, c.details] for c in checks],
+            "insert into validation_results values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[c.table_name, c.check_name, c.level, c.status, c.expected, c.observed, c.details, checked_at]
+             for c in checks],
         )
     finally:
         con.close()

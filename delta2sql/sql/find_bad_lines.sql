@@ -1,6 +1,6 @@
 -- Lines of JSON commits that are not a single known Delta action: truncated or corrupt JSON,
 -- several actions on one line, or an action type this reader does not know.
--- Input relation raw_log_rows; returns the first offenders with the reason.
+-- Input relation raw_log_lines; returns the first offenders with the reason.
 -- $allow_unknown_actions: the protocol lets readers ignore unknown actions; a migration refuses
 -- them unless told otherwise, because the catalog could not represent what they mean.
 with classified as (
@@ -17,8 +17,7 @@ with classified as (
                 'commitInfo', 'checkpointMetadata', 'sidecar'
             ) then 'holds an unknown action "' || json_keys(raw_line)[1] || '"'
         end as problem
-    from raw_log_rows
-    where raw_line is not null
+    from raw_log_lines
 )
 
 select log_file, line_number, problem, left(raw_line, 120) as excerpt

@@ -6,7 +6,10 @@ import json
 import shutil
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 from click.testing import CliRunner
+from deltalake import write_deltalake
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import HANDWRITTEN_FIXTURES
 
@@ -99,3 +102,35 @@ def test_migrate_is_repeatable(tmp_path):
         con.close()
     assert versions == (4, 4)
     shutil.rmtree(table)
+
+
+def test_plan_and_dry_run_write_nothing(tmp_path):
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["checkpoints"](table)
+    log_before = sorted((p.name, p.stat().st_mtime_ns) for p in (table / "_delta_log").iterdir())
+    catalog = tmp_path / "lake.duckdb"
+    for args in (["plan", str(table), "--json"], ["migrate", str(table), "--dry-run", "--catalog", str(catalog), "--json"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        [plan] = [e for e in events(result.output) if e["event"] == "plan"]
+        checkpoint = table / "_delta_log" / f"{20:020d}.checkpoint.parquet"
+        assert plan["checkpoint"] == "classic at version 20"
+        assert plan["checkpoint_actions"] == pq.read_metadata(checkpoint).num_rows
+        assert plan["commit_files"] == 4 and plan["commit_actions_estimate"] > 0 and plan["estimated_seconds"] > 0
+    assert not catalog.exists()
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (table / "_delta_log").iterdir()) == log_before
+
+
+def test_status_reports_validation_and_versions_behind(tmp_path):
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog = tmp_path / "lake.duckdb"
+    assert CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"]).exit_code == 0
+    validation = CliRunner().invoke(main, ["validate", "--catalog", str(catalog), "--json"])
+    checks = [e for e in events(validation.output) if e["event"] == "check"]
+    write_deltalake(str(table), pa.table({"id": pa.array([99], pa.int64()), "label": pa.array(["row-99"])}), mode="append")
+    result = CliRunner().invoke(main, ["status", "--catalog", str(catalog), "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = [e for e in events(result.output) if e["event"] == "table_status"]
+    assert row["status"] == "migrated" and row["versions_behind"] == 1
+    assert (row["passed"], row["failed"]) == (len(checks), 0)

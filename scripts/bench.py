@@ -1,0 +1,161 @@
+"""Benchmark delta2sql against delta-rs on generated tables, side by side in one run.
+
+    .venv/bin/pip install -e ".[bench]"
+    .venv/bin/python scripts/bench.py                      # full run (scales 0.25 0.5 1 2), ~15 min
+    .venv/bin/python scripts/bench.py --scales 0.25 --no-postgres   # quick look
+
+For each table (wide, long) and scale it generates the log (scripts/bench_tables.py), then runs,
+each as a separate process whose wall time and peak RSS (wait4) are measured:
+  delta-rs load (DeltaTable + get_add_actions), delta2sql migrate into DuckDB, into PostgreSQL,
+  and full validation of the DuckDB catalog (bytes + snapshot at the latest version).
+Writes bench-out/results.json and bench-out/scaling.png, and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench_tables import generate_long, generate_wide  # noqa: E402
+
+BIN = Path(sys.executable).parent
+DELTA_RS_LOAD = (
+    "import sys, deltalake, pyarrow as pa; t = deltalake.DeltaTable(sys.argv[1]); "
+    "print(pa.table(t.get_add_actions()).num_rows)"
+)
+# Actions in each table at scale 1 (checkpoint rows + JSON actions incl. commitInfo), for actions/s.
+GENERATORS = {"wide": generate_wide, "long": generate_long}
+
+
+def measure(command: list[str], env: dict | None = None) -> dict:
+    """Run `command`; wall seconds and peak RSS (MB) of that process tree's largest process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    out = process.stdout.read().decode()
+    err = process.stderr.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}:\n{out[-2000:]}\n{err[-2000:]}")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024), "stdout": out}
+
+
+def count_actions(table: Path) -> int:
+    import duckdb
+
+    log = table / "_delta_log"
+    con = duckdb.connect()
+    checkpoint_rows = sum(
+        con.execute("select count(*) from read_parquet(?)", [str(p)]).fetchone()[0]
+        for p in log.glob("*.checkpoint.parquet")
+    )
+    lines = con.execute("select count(*) from (select unnest(string_split(content, chr(10))) as l from read_text(?)) where l <> ''",
+                        [str(log / "*.json")]).fetchone()[0]
+    return checkpoint_rows + lines
+
+
+def run_case(kind: str, scale: float, workdir: Path, postgres: bool) -> dict:
+    table = workdir / f"{kind}_{scale}"
+    shutil.rmtree(table, ignore_errors=True)
+    GENERATORS[kind](table, scale)
+    actions = count_actions(table)
+    result = {"table": kind, "scale": scale, "actions": actions}
+    result["delta_rs"] = measure([str(BIN / "python"), "-c", DELTA_RS_LOAD, str(table)])
+    catalog = workdir / f"{kind}_{scale}.duckdb"
+    catalog.unlink(missing_ok=True)
+    result["duckdb"] = measure([str(BIN / "delta2sql"), "migrate", str(table), "--catalog", str(catalog), "--json"])
+    if postgres:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        env = {"DELTA2SQL_PG_SCHEMA": schema}
+        try:
+            result["postgres"] = measure([str(BIN / "delta2sql"), "migrate", str(table), "--target", "postgres", "--json"], env)
+        finally:
+            subprocess.run(["psql", "-q", "-c", f"drop schema if exists {schema} cascade",
+                            "-c", f"drop schema if exists {schema}_dbt_test__audit cascade"], check=False,
+                           env={**os.environ, "PGHOST": os.environ.get("PGHOST", "127.0.0.1"),
+                                "PGUSER": os.environ.get("PGUSER", "postgres"),
+                                "PGDATABASE": os.environ.get("PGDATABASE", "postgres")})
+    result["validate"] = measure([str(BIN / "delta2sql"), "validate", "--catalog", str(catalog), "--versions", "1", "--json"])
+    for step in ("delta_rs", "duckdb", "postgres", "validate"):
+        if step in result:
+            result[step].pop("stdout")
+            result[step]["actions_per_s"] = round(actions / result[step]["seconds"])
+            result[step]["ratio_to_delta_rs"] = round(result[step]["seconds"] / result["delta_rs"]["seconds"], 2)
+    shutil.rmtree(table)
+    catalog.unlink(missing_ok=True)
+    return result
+
+
+def print_table(results: list[dict]) -> None:
+    header = f"{'table':6} {'scale':>5} {'actions':>10} | {'step':9} {'wall s':>7} {'RSS MB':>7} {'actions/s':>10} {'x delta-rs':>10}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        for step in ("delta_rs", "duckdb", "postgres", "validate"):
+            if step in r:
+                s = r[step]
+                print(f"{r['table']:6} {r['scale']:>5} {r['actions']:>10,} | {step:9} {s['seconds']:>7} "
+                      f"{s['peak_rss_mb']:>7} {s['actions_per_s']:>10,} {s['ratio_to_delta_rs']:>10}")
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for row, kind in enumerate(("wide", "long")):
+        series = sorted((r for r in results if r["table"] == kind), key=lambda r: r["actions"])
+        if not series:
+            continue
+        x = [r["actions"] for r in series]
+        for step, label in (("delta_rs", "delta-rs load"), ("duckdb", "migrate → DuckDB"),
+                            ("postgres", "migrate → PostgreSQL"), ("validate", "validate (DuckDB)")):
+            if all(step in r for r in series):
+                axes[row][0].plot(x, [r[step]["seconds"] for r in series], marker="o", label=label)
+                axes[row][1].plot(x, [r[step]["peak_rss_mb"] for r in series], marker="o", label=label)
+        axes[row][0].set(title=f"{kind}: wall time", xlabel="actions in the log", ylabel="seconds")
+        axes[row][1].set(title=f"{kind}: peak RSS", xlabel="actions in the log", ylabel="MB")
+        for ax in axes[row]:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
+    parser.add_argument("--tables", nargs="+", default=["wide", "long"], choices=sorted(GENERATORS))
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-out")
+    parser.add_argument("--workdir", type=Path, default=None, help="where tables are generated (default: <out>/work)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    workdir = args.workdir or args.out / "work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for kind in args.tables:
+        for scale in args.scales:
+            print(f"running {kind} x{scale} ...", file=sys.stderr, flush=True)
+            results.append(run_case(kind, scale, workdir, not args.no_postgres))
+            (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print_table(results)
+    plot(results, args.out / "scaling.png")
+    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'scaling.png'}")
+
+
+if __name__ == "__main__":
+    main()
