@@ -63,13 +63,15 @@ def main() -> None:
               help="JSON commit files read per batch.")
 @click.option("--allow-unknown-actions", is_flag=True,
               help="Keep actions this reader does not know verbatim instead of refusing the table.")
+@click.option("--commit-every", type=click.IntRange(min=1), default=None,
+              help="Commit the catalog transaction every N batches (default: the whole table at once).")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
 @catalog_option
 @target_option
 @json_option
 @debug_option
-def migrate(table_path, name, version, full_history, batch_size, allow_unknown_actions, dry_run, catalog_path, target,
-            as_json, debug):
+def migrate(table_path, name, version, full_history, batch_size, allow_unknown_actions, commit_every, dry_run,
+            catalog_path, target, as_json, debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables."""
     if dry_run:
         _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size))
@@ -78,7 +80,7 @@ def migrate(table_path, name, version, full_history, batch_size, allow_unknown_a
     def body(reporter) -> int:
         catalog = catalog_from_options(target, catalog_path)
         spec = TableSpec(table_path, name or table_path.resolve().name, version, full_history)
-        [outcome] = migrate_tables([spec], catalog, reporter, batch_size, allow_unknown_actions)
+        [outcome] = migrate_tables([spec], catalog, reporter, batch_size, allow_unknown_actions, commit_every)
         reporter.event("migration_finished", message=_migration_line(outcome, catalog.description), **asdict(outcome))
         return 0 if outcome.status == "migrated" else 1
 

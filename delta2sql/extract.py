@@ -9,12 +9,14 @@ failure leaves the catalog as it was before.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import DeltaLogError, UnsupportedTableError
@@ -22,6 +24,7 @@ from delta2sql.log_listing import LogFile, LogSegment, v2_sidecar_files
 from delta2sql.progress import Reporter
 
 DEFAULT_BATCH_SIZE = 1000  # JSON commit files per batch
+SHIP_ROWS = 100_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Arrow and CSV buffers
 MEMORY_LIMIT = "640MB"  # DuckDB's share of the 1 GB peak-RSS budget (Python and dbt take the rest)
 
 
@@ -184,16 +187,25 @@ def land_segment(
     reporter: Reporter,
     batch_size: int = DEFAULT_BATCH_SIZE,
     allow_unknown_actions: bool = False,
+    commit_every: int | None = None,
 ) -> LandingStats:
-    """Replace `table_name`'s landing rows with the actions of `segment`, in one transaction.
+    """Replace `table_name`'s landing rows with the actions of `segment`.
 
     DuckDB reads and parses the log. On a DuckDB catalog it writes the landing tables directly;
     for PostgreSQL and SQLite it parses into an in-memory DuckDB and each batch is shipped in
     bulk (`CatalogConnection.load_arrow`) inside the catalog's transaction.
+
+    By default the whole table is one transaction: a failure leaves the catalog as it was.
+    `commit_every=N` commits after every N batches to bound transaction size; the table then
+    stays in status 'landing' (never 'landed', so never migrated) until its last batch commits,
+    and a failed run leaves it there, to be replaced by the next run.
     """
     catalog.execute_script(load_sql("create_landing_tables.sql"))
     reader = catalog.raw if catalog.dialect == "duckdb" else duckdb.connect()
+    spill = None
     if reader is not catalog.raw:
+        spill = tempfile.mkdtemp(prefix="delta2sql-spill-")  # an in-memory reader spills here, not in the cwd
+        reader.execute(f"set temp_directory = '{spill}'")
         reader.execute(load_sql("create_landing_tables.sql"))
     reader.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
     # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
@@ -204,7 +216,8 @@ def land_segment(
         if reader is catalog.raw:
             return
         for table in ("delta_log_actions", "delta_log_files"):
-            catalog.load_arrow(table, reader.sql(f"select * from {table}").to_arrow_table())
+            for batch in reader.sql(f"select * from {table}").to_arrow_reader(SHIP_ROWS):
+                catalog.load_arrow(table, pa.Table.from_batches([batch]))
             reader.execute(f"delete from {table}")
 
     checkpoint = segment.checkpoint
@@ -231,13 +244,16 @@ def land_segment(
              json.dumps(segment.warnings)],
         )
         with reporter.task(f"landing {table_name}", total_bytes) as advance:
-            for files, source, file_kind in steps:
+            for index, (files, source, file_kind) in enumerate(steps, start=1):
                 version = checkpoint.version if source == "checkpoint" else None
                 n = _land_batch(reader, segment, table_name, files, source, file_kind, version, allow_unknown_actions)
                 ship()
                 size = sum(f.size_bytes for f in files)
                 stats.files, stats.actions, stats.bytes = stats.files + len(files), stats.actions + n, stats.bytes + size
                 advance(size, files=len(files), actions=n)
+                if commit_every and index % commit_every == 0 and index < len(steps):
+                    catalog.commit()
+                    catalog.begin()
         _check_replayable(catalog, segment, table_name)
         for action_type, log_file, count in catalog.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
             reporter.event("warning", table=table_name,
@@ -252,5 +268,6 @@ def land_segment(
     finally:
         if reader is not catalog.raw:
             reader.close()
+            shutil.rmtree(spill, ignore_errors=True)
     catalog.analyze(("delta_log_actions", "delta_log_files", "delta_log_tables"))
     return stats

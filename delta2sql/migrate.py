@@ -40,14 +40,15 @@ class MigrationOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, batch_size: int, allow_unknown_actions: bool) -> MigrationOutcome:
+def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, batch_size: int, allow_unknown_actions: bool,
+          commit_every: int | None) -> MigrationOutcome:
     try:
         segment = plan_segment(spec.path, spec.version, spec.full_history)
         for warning in segment.warnings:
             reporter.event("warning", table=spec.name, message=f"{spec.name}: {warning}")
         con = catalog.connect()
         try:
-            stats = land_segment(con, segment, spec.name, reporter, batch_size, allow_unknown_actions)
+            stats = land_segment(con, segment, spec.name, reporter, batch_size, allow_unknown_actions, commit_every)
         finally:
             con.close()
     except Delta2SqlError as exc:
@@ -66,8 +67,9 @@ def migrate_tables(
     reporter: Reporter,
     batch_size: int = DEFAULT_BATCH_SIZE,
     allow_unknown_actions: bool = False,
+    commit_every: int | None = None,
 ) -> list[MigrationOutcome]:
-    outcomes = [_land(spec, catalog, reporter, batch_size, allow_unknown_actions) for spec in specs]
+    outcomes = [_land(spec, catalog, reporter, batch_size, allow_unknown_actions, commit_every) for spec in specs]
     landed = [o for o in outcomes if o.status == "landed"]
     if not landed:
         return outcomes

@@ -24,17 +24,21 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-
-from bench_tables import generate_long, generate_wide  # noqa: E402
-
 BIN = Path(sys.executable).parent
+# Peak RSS comes from wait4(), and Linux carries a process's RSS high-water mark across fork and
+# exec: this script therefore stays small (stdlib only) and generates and counts in children.
 DELTA_RS_LOAD = (
     "import sys, deltalake, pyarrow as pa; t = deltalake.DeltaTable(sys.argv[1]); "
     "print(pa.table(t.get_add_actions()).num_rows)"
 )
-# Actions in each table at scale 1 (checkpoint rows + JSON actions incl. commitInfo), for actions/s.
-GENERATORS = {"wide": generate_wide, "long": generate_long}
+COUNT_ACTIONS = (
+    "import sys, duckdb; log = sys.argv[1]; con = duckdb.connect(); con.execute('set enable_progress_bar = false'); "
+    "rows = con.execute(\"select count(*) from read_parquet(?)\", [log + '/*.checkpoint.parquet']).fetchone()[0] "
+    "if __import__('glob').glob(log + '/*.checkpoint.parquet') else 0; "
+    "lines = con.execute(\"select count(*) from (select unnest(string_split(content, chr(10))) as l "
+    "from read_text(?)) where l <> ''\", [log + '/*.json']).fetchone()[0]; print(rows + lines)"
+)
+TABLES = ("wide", "long")
 
 
 def measure(command: list[str], env: dict | None = None) -> dict:
@@ -51,25 +55,11 @@ def measure(command: list[str], env: dict | None = None) -> dict:
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024), "stdout": out}
 
 
-def count_actions(table: Path) -> int:
-    import duckdb
-
-    log = table / "_delta_log"
-    con = duckdb.connect()
-    checkpoint_rows = sum(
-        con.execute("select count(*) from read_parquet(?)", [str(p)]).fetchone()[0]
-        for p in log.glob("*.checkpoint.parquet")
-    )
-    lines = con.execute("select count(*) from (select unnest(string_split(content, chr(10))) as l from read_text(?)) where l <> ''",
-                        [str(log / "*.json")]).fetchone()[0]
-    return checkpoint_rows + lines
-
-
 def run_case(kind: str, scale: float, workdir: Path, postgres: bool) -> dict:
     table = workdir / f"{kind}_{scale}"
     shutil.rmtree(table, ignore_errors=True)
-    GENERATORS[kind](table, scale)
-    actions = count_actions(table)
+    subprocess.run([str(BIN / "python"), str(REPO / "scripts" / "bench_tables.py"), kind, str(scale), str(table)], check=True)
+    actions = int(measure([str(BIN / "python"), "-c", COUNT_ACTIONS, str(table / "_delta_log")])["stdout"])
     result = {"table": kind, "scale": scale, "actions": actions}
     result["delta_rs"] = measure([str(BIN / "python"), "-c", DELTA_RS_LOAD, str(table)])
     catalog = workdir / f"{kind}_{scale}.duckdb"
@@ -109,6 +99,18 @@ def print_table(results: list[dict]) -> None:
                       f"{s['peak_rss_mb']:>7} {s['actions_per_s']:>10,} {s['ratio_to_delta_rs']:>10}")
 
 
+def markdown_table(results: list[dict]) -> str:
+    lines = ["| table | scale | actions | step | wall s | peak RSS MB | actions/s | × delta-rs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for step in ("delta_rs", "duckdb", "postgres", "validate"):
+            if step in r:
+                s = r[step]
+                lines.append(f"| {r['table']} | {r['scale']} | {r['actions']:,} | {step} | {s['seconds']} | "
+                             f"{s['peak_rss_mb']} | {s['actions_per_s']:,} | {s['ratio_to_delta_rs']} |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(results: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -138,7 +140,9 @@ def plot(results: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
-    parser.add_argument("--tables", nargs="+", default=["wide", "long"], choices=sorted(GENERATORS))
+    parser.add_argument("--long-scales", type=float, nargs="+", default=None,
+                        help="scales for the long table (default: --scales)")
+    parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=TABLES)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out")
     parser.add_argument("--workdir", type=Path, default=None, help="where tables are generated (default: <out>/work)")
@@ -148,13 +152,14 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for kind in args.tables:
-        for scale in args.scales:
+        for scale in (args.long_scales or args.scales) if kind == "long" else args.scales:
             print(f"running {kind} x{scale} ...", file=sys.stderr, flush=True)
             results.append(run_case(kind, scale, workdir, not args.no_postgres))
             (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
+    (args.out / "results.md").write_text(markdown_table(results))
     plot(results, args.out / "scaling.png")
-    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'scaling.png'}")
+    print(f"\nwrote {args.out}/results.json, results.md and scaling.png")
 
 
 if __name__ == "__main__":

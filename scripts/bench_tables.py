@@ -127,3 +127,10 @@ def generate_long(root: Path, scale: float = 1.0) -> Path:
         _write_commit(log, version, [_add(2 * version, version), _add(2 * version + 1, version),
                                      _remove(2 * version - 2, version)])
     return root
+
+
+if __name__ == "__main__":
+    import sys
+
+    kind, scale, target = sys.argv[1], float(sys.argv[2]), Path(sys.argv[3])
+    {"wide": generate_wide, "long": generate_long}[kind](target, scale)
