@@ -188,14 +188,17 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
 
 
 def _print_checks(checks) -> None:
-    table = Table(title="validation")
-    for column in ("table", "level", "check", "status", "expected", "observed"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("check", "status"))
+    """One table per migrated table; expected/observed shown for what failed."""
     style = {"pass": "green", "fail": "red", "error": "magenta"}
-    for c in sorted(checks, key=lambda c: (c.table_name, LEVELS.index(c.level), c.check_name)):
-        table.add_row(c.table_name, c.level, c.check_name.removeprefix("assert_"), f"[{style[c.status]}]{c.status}[/]",
-                      c.expected[:80], c.observed[:80])
-    Console().print(table)
+    for name in sorted({c.table_name for c in checks}):
+        table = Table(title=f"validation of {name}")
+        for column in ("level", "check", "status", "expected / observed"):
+            table.add_column(column, overflow="fold", no_wrap=column == "status")
+        mine = sorted((c for c in checks if c.table_name == name), key=lambda c: (LEVELS.index(c.level), c.check_name))
+        for c in mine:
+            detail = "" if c.status == "pass" else f"{c.expected[:200]} / {c.observed[:200] or c.details[:200]}"
+            table.add_row(c.level, c.check_name.removeprefix("assert_"), f"[{style[c.status]}]{c.status}[/]", detail)
+        Console().print(table)
 
 
 if __name__ == "__main__":
