@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from delta2sql.catalog import catalog_from_options
+from delta2sql.drift import detect_drift
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import DEFAULT_BATCH_SIZE
 from delta2sql.migrate import TableSpec, migrate_tables
@@ -142,6 +143,33 @@ def status(tables, catalog_path, target, as_json, debug):
                               checks, str(row["versions_behind"]))
             Console().print(table)
         return 0
+
+    _run(as_json, debug, body)
+
+
+@main.command()
+@click.argument("table")
+@catalog_option
+@target_option
+@json_option
+@debug_option
+def drift(table, catalog_path, target, as_json, debug):
+    """Compare TABLE in the catalog with its _delta_log now.
+
+    Exit 0: no drift; 3: new versions (behind); 4: landed log files changed or disappeared;
+    5: a newer checkpoint disagrees with the catalog. The worst finding decides.
+    """
+
+    def body(reporter) -> int:
+        report = detect_drift(catalog_from_options(target, catalog_path), table)
+        for finding in report.findings:
+            reporter.event("drift", table=table, message=f"{table}: {finding['kind']}: {finding['detail']}",
+                           finding=finding["kind"], detail=finding["detail"])
+        reporter.event("drift_finished", table=table, catalog_version=report.catalog_version,
+                       log_version=report.log_version, exit_code=report.exit_code,
+                       message=f"{table}: {'no drift' if not report.findings else f'{len(report.findings)} finding(s)'} "
+                               f"(catalog at version {report.catalog_version}, log at {report.log_version})")
+        return report.exit_code
 
     _run(as_json, debug, body)
 

@@ -1,0 +1,89 @@
+"""`delta2sql drift TABLE`: has the `_delta_log` moved away from what the catalog holds?
+
+Four findings, from mildest to worst, each with its own exit code so scripts can tell them apart:
+- behind (3): the log has versions after the catalog's latest (catch up with `migrate`);
+- changed (4): a log file the catalog landed now has other bytes (sha256);
+- disappeared (4): a log file the catalog landed is gone (e.g. metadata cleanup);
+- unreplayable (4): the log as it is now cannot be replayed at all (e.g. a commit gone mid-history);
+- checkpoint disagrees (5): a checkpoint written since, at a version the catalog knows, does not
+  hold the files the catalog says were live at that version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from delta2sql.catalog import Catalog
+from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.log_listing import plan_segment
+
+EXIT_CODES = {"behind": 3, "changed": 4, "disappeared": 4, "unreplayable": 4, "checkpoint_disagrees": 5}
+
+
+@dataclass
+class DriftReport:
+    table_name: str
+    catalog_version: int
+    log_version: int
+    findings: list[dict] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return max((EXIT_CODES[f["kind"]] for f in self.findings), default=0)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _landed_file_findings(log_dir: Path, landed: list[tuple[str, str]]) -> list[dict]:
+    findings = []
+    for log_file, sha256 in landed:
+        path = log_dir / log_file
+        if not path.exists():
+            findings.append({"kind": "disappeared", "detail": log_file})
+        elif _sha256(path) != sha256:
+            findings.append({"kind": "changed", "detail": log_file})
+    return findings
+
+
+def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
+    with catalog.connect() as con:
+        row = con.execute("select table_uri, replay_start_version, latest_version from delta_log_tables "
+                          "where table_name = ? and status = 'migrated'", [table_name]).fetchone()
+        if row is None:
+            raise Delta2SqlError(f"not migrated in this catalog: {table_name}")
+        uri, start, latest = row
+        landed = con.execute("select log_file, sha256 from delta_log_files where table_name = ?", [table_name]).fetchall()
+        file_findings = _landed_file_findings(Path(uri) / "_delta_log", landed)
+        try:
+            segment = plan_segment(uri)
+        except DeltaLogError as exc:
+            return DriftReport(table_name, latest, latest, [{"kind": "unreplayable", "detail": str(exc)}, *file_findings])
+        report = DriftReport(table_name, latest, segment.latest_version, file_findings)
+        if segment.latest_version > latest:
+            report.findings.insert(0, {"kind": "behind", "detail": f"{segment.latest_version - latest} new versions "
+                                       f"({latest + 1}..{segment.latest_version})"})
+        checkpoint = segment.checkpoint
+        if checkpoint and start < checkpoint.version <= latest and checkpoint.kind != "v2":
+            live = {p for (p,) in con.execute(
+                "select path from delta_files where table_name = ? and added_version <= ? "
+                "and (removed_version is null or removed_version > ?)", [table_name, checkpoint.version, checkpoint.version],
+            ).fetchall()}
+            in_checkpoint = set()
+            for f in checkpoint.files:
+                adds = pq.read_table(f.path, columns=["add"]).column("add").to_pylist()
+                in_checkpoint |= {a["path"] for a in adds if a}
+            if live != in_checkpoint:
+                report.findings.append({"kind": "checkpoint_disagrees", "detail": (
+                    f"checkpoint at version {checkpoint.version}: {len(in_checkpoint - live)} files not live in the "
+                    f"catalog, {len(live - in_checkpoint)} live files missing from it")})
+    return report
