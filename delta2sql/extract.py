@@ -39,7 +39,7 @@ class LandingStats:
     bytes: int = 0
 
 
-def _land_batch(
+def land_batch(
     con: duckdb.DuckDBPyConnection,
     segment: LogSegment,
     table_name: str,
@@ -246,7 +246,7 @@ def land_segment(
         with reporter.task(f"landing {table_name}", total_bytes) as advance:
             for index, (files, source, file_kind) in enumerate(steps, start=1):
                 version = checkpoint.version if source == "checkpoint" else None
-                n = _land_batch(reader, segment, table_name, files, source, file_kind, version, allow_unknown_actions)
+                n = land_batch(reader, segment, table_name, files, source, file_kind, version, allow_unknown_actions)
                 ship()
                 size = sum(f.size_bytes for f in files)
                 stats.files, stats.actions, stats.bytes = stats.files + len(files), stats.actions + n, stats.bytes + size

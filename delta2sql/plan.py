@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import pyarrow.parquet as pq
 
-from delta2sql.extract import _land_batch, load_sql
+from delta2sql.extract import land_batch, load_sql
 from delta2sql.log_listing import plan_segment, v2_sidecar_files
 
 # dbt's share of a migration (start-up, parse, build) measured here: see README "Performance".
@@ -92,7 +92,7 @@ def _time_sample(segment, sample) -> tuple[float, int]:
         con.execute(load_sql("create_landing_tables.sql"))
         con.execute("set preserve_insertion_order = false")
         started = time.perf_counter()
-        actions = _land_batch(con, segment, "plan", sample, "commit", "commit", allow_unknown_actions=True)
+        actions = land_batch(con, segment, "plan", sample, "commit", "commit", allow_unknown_actions=True)
         return time.perf_counter() - started, actions
     finally:
         con.close()

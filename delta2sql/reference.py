@@ -17,7 +17,6 @@ import hashlib
 import json
 import tempfile
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 import deltalake
@@ -25,13 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from delta2sql.catalog import CatalogConnection
-
-REFERENCE_TABLES_SQL = "create_reference_tables.sql"
-
-
-def _sql(name: str) -> str:
-    return resources.files("delta2sql.sql").joinpath(name).read_text(encoding="utf-8")
-
+from delta2sql.extract import load_sql
 
 def canonical_json(value) -> str:
     """Sorted keys, no nulls, compact: one text per action whatever reader produced it.
@@ -302,7 +295,7 @@ _SCHEMAS = {
 
 
 def create_reference_tables(con: CatalogConnection) -> None:
-    con.execute_script(_sql(REFERENCE_TABLES_SQL))
+    con.execute_script(load_sql("create_reference_tables.sql"))
 
 
 def _append(con: CatalogConnection, table: str, rows: list[dict]) -> None:

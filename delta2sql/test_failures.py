@@ -11,11 +11,11 @@ from delta2sql.catalog import CatalogConnection
 ALL_TABLES = "*"
 
 
-def failure_rows(con: CatalogConnection, node: dict, limit: int | None = None) -> list[dict]:
+def failure_rows(con: CatalogConnection, node: dict) -> list[dict]:
     relation = node.get("relation_name")
     if not relation:
         return []
-    cursor = con.execute(f"select * from {relation}" + (f" limit {int(limit)}" if limit else ""))
+    cursor = con.execute(f"select * from {relation}")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
