@@ -99,7 +99,7 @@ class Catalog:
             # dbt-duckdb names the database after the file stem and does not escape quotes in it
             raise CatalogError(f"catalog file name {self.path.name!r}: quotes are not allowed in a DuckDB catalog's file name")
 
-    def connect(self) -> "CatalogConnection":
+    def connect(self) -> CatalogConnection:
         self.check()
         if self.target == "duckdb":
             return DuckDBCatalog(self)
@@ -146,6 +146,13 @@ class CatalogConnection:
 
     def analyze(self, tables: tuple[str, ...]) -> None:
         """Refresh planner statistics after a bulk load (PostgreSQL plans joins from them)."""
+
+    def relation_exists(self, name: str) -> bool:
+        """Whether the catalog has a table or view `name` (the dbt-built ones exist after a build)."""
+        return self.execute(
+            "select count(*) from information_schema.tables where table_schema = current_schema() and table_name = ?",
+            [name],
+        ).fetchone()[0] > 0
 
     def begin(self) -> None:
         self.execute("begin transaction")
@@ -278,6 +285,9 @@ class SQLiteCatalog(CatalogConnection):
 
     def execute_script(self, statements: str) -> None:
         self.raw.executescript(self.sql(statements))
+
+    def relation_exists(self, name: str) -> bool:
+        return self.raw.execute("select count(*) from sqlite_master where name = ?", [name]).fetchone()[0] > 0
 
     def load_arrow(self, table: str, data: pa.Table, batch_rows: int = 10_000) -> None:
         columns = ", ".join(f'"{c}"' for c in data.column_names)

@@ -14,13 +14,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS
 from delta2sql.catalog import catalog_from_options
+from delta2sql.cutover import finalize_table, rollback_table
 from delta2sql.drift import detect_drift
 from delta2sql.errors import Delta2SqlError
-from delta2sql.extract import DEFAULT_BATCH_SIZE
+from delta2sql.manifest import read_manifest
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.plan import make_plan
 from delta2sql.progress import ConsoleReporter, JsonReporter
+from delta2sql.runs import RunOptions
 from delta2sql.status import table_status
 from delta2sql.validate import LEVELS, validate_tables
 
@@ -56,36 +59,74 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("table_path", type=click.Path(path_type=Path))
+@click.argument("table_path", type=click.Path(path_type=Path), required=False)
 @click.option("--name", help="Table name in the catalog (default: the directory name).")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML list of tables to migrate (path, name, version, full_history) instead of TABLE_PATH.")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Tables landed at the same time (with --manifest).")
 @click.option("--version", "version", type=int, help="Replay up to this version (default: latest).")
 @click.option("--full-history", is_flag=True, help="Replay every JSON commit from version 0, ignoring checkpoints.")
+@click.option("--full-refresh", is_flag=True,
+              help="Re-land the table from scratch instead of resuming or catching up (its catalog rows are replaced).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="JSON commit files read per batch.")
+              help="JSON commit files per committed batch.")
+@click.option("--checkpoint-batch-rows", type=click.IntRange(min=1), default=DEFAULT_CHECKPOINT_BATCH_ROWS,
+              show_default=True, help="Checkpoint rows per committed batch (rounded up to whole row groups).")
 @click.option("--allow-unknown-actions", is_flag=True,
               help="Keep actions this reader does not know verbatim instead of refusing the table.")
-@click.option("--commit-every", type=click.IntRange(min=1), default=None,
-              help="Commit the catalog transaction every N batches (default: the whole table at once).")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
 @catalog_option
 @target_option
 @json_option
 @debug_option
-def migrate(table_path, name, version, full_history, batch_size, allow_unknown_actions, commit_every, dry_run,
-            catalog_path, target, as_json, debug):
-    """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables."""
+def migrate(table_path, name, manifest, parallel, version, full_history, full_refresh, batch_size, checkpoint_batch_rows,
+            allow_unknown_actions, dry_run, catalog_path, target, as_json, debug):
+    """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables.
+
+    Run it again to resume an interrupted migration (it continues after the last committed
+    batch) or, once migrated, to catch up with the versions committed since.
+    """
+    if (table_path is None) == (manifest is None):
+        raise click.UsageError("give either TABLE_PATH or --manifest")
     if dry_run:
-        _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size))
+        if manifest:
+            raise click.UsageError("--dry-run plans one TABLE_PATH; use `delta2sql plan` per table")
+        _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size,
+                                                          checkpoint_batch_rows))
         return
 
     def body(reporter) -> int:
         catalog = catalog_from_options(target, catalog_path)
-        spec = TableSpec(table_path, name or table_path.resolve().name, version, full_history)
-        [outcome] = migrate_tables([spec], catalog, reporter, batch_size, allow_unknown_actions, commit_every)
-        reporter.event("migration_finished", message=_migration_line(outcome, catalog.description), **asdict(outcome))
-        return 0 if outcome.status == "migrated" else 1
+        if manifest:
+            specs = read_manifest(manifest)
+        else:
+            specs = [TableSpec(table_path, name or table_path.resolve().name, version, full_history)]
+        options = RunOptions(full_refresh=full_refresh, batch_size=batch_size,
+                             checkpoint_batch_rows=checkpoint_batch_rows, allow_unknown_actions=allow_unknown_actions)
+        outcomes = migrate_tables(specs, catalog, reporter, options, parallel)
+        for outcome in outcomes:
+            reporter.event("migration_finished", message=_migration_line(outcome, catalog.description), **asdict(outcome))
+        if len(outcomes) > 1:
+            _summarise(reporter, outcomes)
+        return 0 if all(o.status == "migrated" for o in outcomes) else 1
 
     _run(as_json, debug, body)
+
+
+def _summarise(reporter, outcomes) -> None:
+    failed = sum(o.status != "migrated" for o in outcomes)
+    if not isinstance(reporter, JsonReporter):
+        table = Table(title="migration summary")
+        for column in ("table", "status", "mode", "versions", "batches", "actions", "seconds", "error"):
+            table.add_column(column, overflow="fold")
+        for o in outcomes:
+            versions = "" if o.latest_version is None else f"{o.replay_start_version}..{o.latest_version}"
+            colour = "green" if o.status == "migrated" else "red"
+            table.add_row(o.name, f"[{colour}]{o.status}[/]", o.mode or "", versions, f"{o.batches:,}",
+                          f"{o.actions:,}", f"{o.seconds:.1f}", (o.error or "")[:300])
+        Console(stderr=True).print(table)
+    reporter.event("fleet_finished", tables=len(outcomes), migrated=len(outcomes) - failed, failed=failed)
 
 
 @main.command()
@@ -93,15 +134,18 @@ def migrate(table_path, name, version, full_history, batch_size, allow_unknown_a
 @click.option("--version", "version", type=int, help="Plan up to this version (default: latest).")
 @click.option("--full-history", is_flag=True, help="Plan a replay of every JSON commit from version 0.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
+@click.option("--checkpoint-batch-rows", type=click.IntRange(min=1), default=DEFAULT_CHECKPOINT_BATCH_ROWS,
+              show_default=True)
 @json_option
 @debug_option
-def plan(table_path, version, full_history, batch_size, as_json, debug):
+def plan(table_path, version, full_history, batch_size, checkpoint_batch_rows, as_json, debug):
     """Report what migrating TABLE_PATH would read and an estimated duration; writes nothing."""
-    _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size))
+    _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size,
+                                                      checkpoint_batch_rows))
 
 
-def _report_plan(reporter, table_path, version, full_history, batch_size) -> int:
-    p = make_plan(table_path, version, full_history, batch_size)
+def _report_plan(reporter, table_path, version, full_history, batch_size, checkpoint_batch_rows) -> int:
+    p = make_plan(table_path, version, full_history, batch_size, checkpoint_batch_rows)
     for warning in p.warnings:
         reporter.event("warning", message=warning)
     lines = [
@@ -124,7 +168,7 @@ def _report_plan(reporter, table_path, version, full_history, batch_size) -> int
 @json_option
 @debug_option
 def status(tables, catalog_path, target, as_json, debug):
-    """State of each table in the catalog: status, versions, last validation, versions behind."""
+    """Each table's state, versions, last run and its batches, last validation, and drift."""
 
     def body(reporter) -> int:
         catalog = catalog_from_options(target, catalog_path)
@@ -134,13 +178,16 @@ def status(tables, catalog_path, target, as_json, debug):
                 reporter.event("table_status", **row)
         else:
             table = Table(title=f"catalog {catalog.description}")
-            for column in ("table", "status", "versions", "validation", "behind"):
+            for column in ("table", "status", "versions", "last run", "validation", "drift"):
                 table.add_column(column, overflow="fold")
             for row in rows:
                 checks = ("never validated" if row["checked_at"] is None
                           else f"{row['passed']} passed, {row['failed']} failed at {row['checked_at']}")
-                table.add_row(row["table_name"], row["status"], f"{row['replay_start_version']}..{row['latest_version']}",
-                              checks, str(row["versions_behind"]))
+                versions = f"{row['replay_start_version']}..{row['latest_version']}" + (
+                    f" (cut over at {row['finalized_version']})" if row["finalized_version"] is not None else "")
+                run = (f"{row['run_mode']} {row['run_status']}: {row['batches_committed']}/{row['num_batches']} batches"
+                       if row["run_mode"] else "") + (f" ({row['run_error'][:200]})" if row["run_error"] else "")
+                table.add_row(row["table_name"], row["status"], versions, run, checks, row["drift"])
             Console().print(table)
         return 0
 
@@ -172,6 +219,38 @@ def drift(table, catalog_path, target, as_json, debug):
         return report.exit_code
 
     _run(as_json, debug, body)
+
+
+@main.command()
+@click.argument("table")
+@catalog_option
+@target_option
+@json_option
+@debug_option
+def finalize(table, catalog_path, target, as_json, debug):
+    """Cut TABLE over to the catalog: re-validate, refuse on drift, record the cut-over version.
+
+    After it, writers commit new versions through the catalog (delta2sql.writer.CatalogWriter).
+    """
+    _run(as_json, debug, lambda reporter: finalize_table(catalog_from_options(target, catalog_path), table, reporter)
+         and 0)
+
+
+@main.command()
+@click.argument("table")
+@catalog_option
+@target_option
+@json_option
+@debug_option
+def rollback(table, catalog_path, target, as_json, debug):
+    """Give TABLE back to its _delta_log.
+
+    Before finalize: delete the table's catalog rows (only those). After finalize: write every
+    version committed in the catalog since cut-over into _delta_log as JSON commits (never
+    overwriting a file), check delta-rs reads the same snapshots, and mark the table file-based.
+    """
+    _run(as_json, debug, lambda reporter: rollback_table(catalog_from_options(target, catalog_path), table, reporter)
+         and 0)
 
 
 def _migration_line(outcome, where: str) -> str:

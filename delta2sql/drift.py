@@ -1,7 +1,8 @@
 """`delta2sql drift TABLE`: has the `_delta_log` moved away from what the catalog holds?
 
 Four findings, from mildest to worst, each with its own exit code so scripts can tell them apart:
-- behind (3): the log has versions after the catalog's latest (catch up with `migrate`);
+- behind (3): the log has versions after the catalog's latest (catch up with `migrate`), or,
+  for a finalized table, after its cut-over version (someone still writes the files);
 - changed (4): a log file the catalog landed now has other bytes (sha256);
 - disappeared (4): a log file the catalog landed is gone (e.g. metadata cleanup);
 - unreplayable (4): the log as it is now cannot be replayed at all (e.g. a commit gone mid-history);
@@ -57,12 +58,15 @@ def _landed_file_findings(log_dir: Path, landed: list[tuple[str, str]]) -> list[
 
 def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
     with catalog.connect() as con:
-        row = con.execute("select table_uri, replay_start_version, latest_version from delta_log_tables "
-                          "where table_name = ? and status = 'migrated'", [table_name]).fetchone()
+        row = con.execute("select table_uri, replay_start_version, coalesce(finalized_version, latest_version) "
+                          "from delta_log_tables where table_name = ? and status in ('migrated', 'finalized')",
+                          [table_name]).fetchone()
         if row is None:
             raise Delta2SqlError(f"not migrated in this catalog: {table_name}")
+        # a finalized table is compared as of its cut-over: later versions live in the catalog only
         uri, start, latest = row
-        landed = con.execute("select log_file, sha256 from delta_log_files where table_name = ?", [table_name]).fetchall()
+        landed = con.execute("select log_file, sha256 from delta_log_files where table_name = ? "
+                             "and file_kind <> 'catalog_commit' and version <= ?", [table_name, latest]).fetchall()
         file_findings = _landed_file_findings(Path(uri) / "_delta_log", landed)
         try:
             segment = plan_segment(uri)

@@ -1,9 +1,9 @@
-"""Land a log segment's raw actions and log files into the catalog's landing tables.
+"""Read log files into the landing tables: one batch at a time, parsed by DuckDB SQL.
 
-DuckDB reads the `_delta_log` files itself (read_text / read_parquet / read_blob); the SQL that
-splits and parses them lives in `delta2sql/sql/*.sql`. Files are read in batches so memory is
-bounded by the batch, not by the table. The whole landing of one table is one transaction: a
-failure leaves the catalog as it was before.
+DuckDB reads the `_delta_log` files itself (read_blob / read_parquet); the SQL that splits and
+parses them lives in `delta2sql/sql/*.sql`. `LogReader` is the DuckDB connection that parses: the
+catalog itself when it is DuckDB, else an in-memory DuckDB whose rows are shipped in bulk to the
+catalog. Which batches to land, and the transactions around them, are `delta2sql.runs`' business.
 """
 
 from __future__ import annotations
@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from delta2sql.batches import Batch
 from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import DeltaLogError, UnsupportedTableError
-from delta2sql.log_listing import LogFile, LogSegment, v2_sidecar_files
-from delta2sql.progress import Reporter
+from delta2sql.log_listing import LogSegment
 
-DEFAULT_BATCH_SIZE = 1000  # JSON commit files per batch
 SHIP_ROWS = 100_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Arrow and CSV buffers
 MEMORY_LIMIT = "640MB"  # DuckDB's share of the 1 GB peak-RSS budget (Python and dbt take the rest)
 
@@ -32,39 +30,39 @@ def load_sql(name: str) -> str:
     return resources.files("delta2sql.sql").joinpath(name).read_text(encoding="utf-8")
 
 
-@dataclass
-class LandingStats:
-    files: int = 0
-    actions: int = 0
-    bytes: int = 0
-
-
 def land_batch(
     con: duckdb.DuckDBPyConnection,
     segment: LogSegment,
     table_name: str,
-    files: list[LogFile],
-    source: str,
-    file_kind: str,
-    checkpoint_version: int | None = None,
+    batch: Batch,
     allow_unknown_actions: bool = False,
-) -> int:
-    """Read one batch of files into `raw_log_rows` (typed), reject bad lines, append the actions."""
+    prior_actions: int = 0,
+) -> tuple[int, str]:
+    """Read one batch into `raw_log_rows` (typed), reject bad lines, append the actions.
+
+    Returns (actions inserted, sha256 of the batch's stored action lines in log order). The
+    batch's files are described in `delta_log_files` by the batch that ends them: the last slice
+    of a checkpoint file, which adds `prior_actions` (its earlier slices) to the count.
+    """
+    files = batch.files
     log_dir = str(segment.log_dir)
     paths = [str(f.path) for f in files]
+    row_start, row_end = batch.rows or (0, 2**62)
     try:
-        con.execute("create or replace temp table raw_log_files as " + load_sql("read_log_files.sql"),
-                    {"files": paths, "log_dir": log_dir})
+        if batch.describes_files:
+            con.execute("create or replace temp table raw_log_files as " + load_sql("read_log_files.sql"),
+                        {"files": paths, "log_dir": log_dir})
         if files[0].name.endswith(".parquet"):
             template = _checkpoint_template(con)
             con.execute(
                 "create or replace temp table raw_log_rows as " + load_sql("read_checkpoint_rows.sql"),
-                {"files": [template, *paths], "template": template, "log_dir": log_dir, "version": checkpoint_version},
+                {"files": [template, *paths], "template": template, "log_dir": log_dir, "version": batch.first_version,
+                 "row_start": row_start, "row_end": row_end},
             )
         else:
             con.execute("create or replace temp table raw_log_lines as " + load_sql("read_commit_lines.sql"))
-            if checkpoint_version is not None:  # a V2 checkpoint's JSON top-level file
-                con.execute("update raw_log_lines set version = ?", [checkpoint_version])
+            if batch.source == "checkpoint":  # a V2 checkpoint's JSON top-level file
+                con.execute("update raw_log_lines set version = ?", [batch.first_version])
             bad = con.execute(load_sql("find_bad_lines.sql"), {"allow_unknown_actions": allow_unknown_actions}).fetchall()
             if bad:
                 log_file, line_number, problem, excerpt = bad[0]
@@ -75,19 +73,28 @@ def land_batch(
                 )
             con.execute("create or replace temp table raw_log_rows as " + load_sql("parse_commit_lines.sql"))
     except duckdb.Error as exc:
-        names = ", ".join(f.name for f in files[:3]) + (" ..." if len(files) > 3 else "")
-        raise DeltaLogError(f"{segment.log_dir}: cannot read {names}: {str(exc).splitlines()[0]}") from exc
+        raise DeltaLogError(f"{segment.log_dir}: cannot read {batch.label}: {str(exc).splitlines()[0]}") from exc
 
     inserted = con.execute(
         "insert into delta_log_actions " + load_sql("parse_actions.sql"),
-        {"table_name": table_name, "source": source},
+        {"table_name": table_name, "source": batch.source},
     ).fetchone()[0]
+    checksum = con.execute(
+        """
+        select sha256(coalesce(string_agg(action_json, chr(10) order by log_file, line_number), ''))
+        from delta_log_actions
+        where table_name = $table_name and log_file in (select unnest($names)) and line_number between $first and $last
+        """,
+        {"table_name": table_name, "names": [f.name for f in files], "first": row_start + 1, "last": min(row_end, 2**62)},
+    ).fetchone()[0]
+    if not batch.describes_files:
+        return inserted, checksum
     con.execute(
         f"""
         insert into delta_log_files
         select $table_name, described.log_file, $file_kind, coalesce(counts.version, $fallback_version),
                described.size_bytes, listed.modification_time, described.sha256,
-               coalesce(counts.num_actions, 0), described.ends_with_newline
+               coalesce(counts.num_actions, 0) + $prior_actions, described.ends_with_newline
         from ({load_sql("describe_log_files.sql")}) as described
         -- modification times as listed (truncated to milliseconds, as Delta writers record them)
         inner join (
@@ -102,11 +109,12 @@ def land_batch(
             "names": [f.name for f in files],
             "mtimes": [f.modification_time_ms for f in files],
             "table_name": table_name,
-            "file_kind": file_kind,
-            "fallback_version": checkpoint_version if checkpoint_version is not None else files[0].version,
+            "file_kind": batch.file_kind,
+            "fallback_version": batch.first_version,
+            "prior_actions": prior_actions,
         },
     )
-    return inserted
+    return inserted, checksum
 
 
 _TEMPLATES: dict[int, str] = {}
@@ -121,10 +129,6 @@ def _checkpoint_template(con: duckdb.DuckDBPyConnection) -> str:
     return _TEMPLATES[0]
 
 
-def _batches(files: list[LogFile], size: int) -> list[list[LogFile]]:
-    return [files[i : i + size] for i in range(0, len(files), size)]
-
-
 # Reader features whose effect on the log this replay understands. Data-level features (column
 # mapping, type widening, variants, ...) only change how data files are read, not the log.
 SUPPORTED_READER_FEATURES = {
@@ -134,7 +138,7 @@ SUPPORTED_READER_FEATURES = {
 }
 
 
-def _check_replayable(con: CatalogConnection, segment: LogSegment, table_name: str) -> None:
+def check_replayable(con: CatalogConnection, segment: LogSegment, table_name: str) -> None:
     """A replay needs protocol and metaData, and must understand every reader feature."""
     found = dict(
         con.execute(
@@ -180,94 +184,38 @@ def _check_replayable(con: CatalogConnection, segment: LogSegment, table_name: s
         raise UnsupportedTableError(f"{segment.log_dir}: unsupported: {what} (protocol of version {version})")
 
 
-def land_segment(
-    catalog: CatalogConnection,
-    segment: LogSegment,
-    table_name: str,
-    reporter: Reporter,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    allow_unknown_actions: bool = False,
-    commit_every: int | None = None,
-) -> LandingStats:
-    """Replace `table_name`'s landing rows with the actions of `segment`.
+class LogReader:
+    """The DuckDB connection that parses log batches for one catalog connection.
 
-    DuckDB reads and parses the log. On a DuckDB catalog it writes the landing tables directly;
-    for PostgreSQL and SQLite it parses into an in-memory DuckDB and each batch is shipped in
-    bulk (`CatalogConnection.load_arrow`) inside the catalog's transaction.
-
-    By default the whole table is one transaction: a failure leaves the catalog as it was.
-    `commit_every=N` commits after every N batches to bound transaction size; the table then
-    stays in status 'landing' (never 'landed', so never migrated) until its last batch commits,
-    and a failed run leaves it there, to be replaced by the next run.
+    On a DuckDB catalog it is the catalog connection, so batches insert straight into the
+    landing tables. For PostgreSQL and SQLite it is an in-memory DuckDB (capped, spilling to a
+    private temp directory) whose landed rows `ship()` moves to the catalog in bulk and clears.
     """
-    catalog.execute_script(load_sql("create_landing_tables.sql"))
-    reader = catalog.raw if catalog.dialect == "duckdb" else duckdb.connect()
-    spill = None
-    if reader is not catalog.raw:
-        spill = tempfile.mkdtemp(prefix="delta2sql-spill-")  # an in-memory reader spills here, not in the cwd
-        reader.execute(f"set temp_directory = '{spill}'")
-        reader.execute(load_sql("create_landing_tables.sql"))
-    reader.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
-    # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
-    reader.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
-    reader.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
 
-    def ship() -> None:
-        if reader is catalog.raw:
+    def __init__(self, catalog: CatalogConnection) -> None:
+        self.catalog = catalog
+        self.spill = None
+        if catalog.dialect == "duckdb":
+            self.con = catalog.raw
+        else:
+            self.con = duckdb.connect()
+            self.spill = tempfile.mkdtemp(prefix="delta2sql-spill-")  # not the cwd
+            self.con.execute(f"set temp_directory = '{self.spill}'")
+            self.con.execute(load_sql("create_landing_tables.sql"))
+        self.con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
+        # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
+        self.con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+        self.con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
+
+    def ship(self) -> None:
+        if self.con is self.catalog.raw:
             return
         for table in ("delta_log_actions", "delta_log_files"):
-            for batch in reader.sql(f"select * from {table}").to_arrow_reader(SHIP_ROWS):
-                catalog.load_arrow(table, pa.Table.from_batches([batch]))
-            reader.execute(f"delete from {table}")
+            for batch in self.con.sql(f"select * from {table}").to_arrow_reader(SHIP_ROWS):
+                self.catalog.load_arrow(table, pa.Table.from_batches([batch]))
+            self.con.execute(f"delete from {table}")
 
-    checkpoint = segment.checkpoint
-    checkpoint_files = list(checkpoint.files) if checkpoint else []
-    if checkpoint and checkpoint.kind == "v2":
-        checkpoint_files += v2_sidecar_files(checkpoint, segment.log_dir)
-    extra = [segment.checkpoint_commit] if segment.checkpoint_commit else []
-    total_bytes = sum(f.size_bytes for f in checkpoint_files + extra + segment.commits)
-    # (files, source, file_kind): checkpoint files one at a time (a part or sidecar bounds the
-    # memory of a batch), then the checkpoint version's own commit, then commits in batches.
-    steps = [([f], "checkpoint", "sidecar" if f.name.startswith("_sidecars/") else "checkpoint") for f in checkpoint_files]
-    steps += [([f], "checkpoint_commit", "checkpoint_commit") for f in extra]
-    steps += [(batch, "commit", "commit") for batch in _batches(segment.commits, batch_size)]
-
-    stats = LandingStats()
-    catalog.begin()
-    try:
-        for table in ("delta_log_actions", "delta_log_files", "delta_log_tables"):
-            catalog.execute(f"delete from {table} where table_name = ?", [table_name])
-        catalog.execute(
-            "insert into delta_log_tables values (?, ?, ?, ?, ?, ?, 'landing', ?, null, null)",
-            [table_name, str(segment.table_root.resolve()), segment.replay_start_version, segment.latest_version,
-             checkpoint.version if checkpoint else None, checkpoint.kind if checkpoint else None,
-             json.dumps(segment.warnings)],
-        )
-        with reporter.task(f"landing {table_name}", total_bytes) as advance:
-            for index, (files, source, file_kind) in enumerate(steps, start=1):
-                version = checkpoint.version if source == "checkpoint" else None
-                n = land_batch(reader, segment, table_name, files, source, file_kind, version, allow_unknown_actions)
-                ship()
-                size = sum(f.size_bytes for f in files)
-                stats.files, stats.actions, stats.bytes = stats.files + len(files), stats.actions + n, stats.bytes + size
-                advance(size, files=len(files), actions=n)
-                if commit_every and index % commit_every == 0 and index < len(steps):
-                    catalog.commit()
-                    catalog.begin()
-        _check_replayable(catalog, segment, table_name)
-        for action_type, log_file, count in catalog.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
-            reporter.event("warning", table=table_name,
-                           message=f"{table_name}: kept {count} unknown {action_type!r} action(s) verbatim (first in {log_file})")
-        catalog.execute(
-            "update delta_log_tables set status = 'landed', landed_at = current_timestamp where table_name = ?", [table_name]
-        )
-        catalog.commit()
-    except BaseException:
-        catalog.rollback()
-        raise
-    finally:
-        if reader is not catalog.raw:
-            reader.close()
-            shutil.rmtree(spill, ignore_errors=True)
-    catalog.analyze(("delta_log_actions", "delta_log_files", "delta_log_tables"))
-    return stats
+    def close(self) -> None:
+        if self.con is not self.catalog.raw:
+            self.con.close()
+            shutil.rmtree(self.spill, ignore_errors=True)

@@ -21,7 +21,7 @@ RELATIONS = (
     "delta_tables", "delta_commits", "delta_files", "delta_removes", "delta_metadata",
     "delta_protocol", "delta_txns", "delta_domain_metadata", "delta_cdc_files",
 )
-VOLATILE_COLUMNS = {"landed_at", "migrated_at"}
+VOLATILE_COLUMNS = {"landed_at", "migrated_at", "finalized_at"}
 
 
 def _normalise(value):

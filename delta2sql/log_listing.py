@@ -169,9 +169,17 @@ def _checkpoint_is_readable(checkpoint: Checkpoint) -> str | None:
     return None
 
 
-def plan_segment(table_root: str | os.PathLike, version: int | None = None, full_history: bool = False) -> LogSegment:
+def plan_segment(
+    table_root: str | os.PathLike,
+    version: int | None = None,
+    full_history: bool = False,
+    checkpoint_version: int | None = None,
+    after_version: int | None = None,
+) -> LogSegment:
     """Choose what to replay for `table_root` at `version` (default: latest).
 
+    `checkpoint_version` pins the checkpoint (a resumed run must read what it started with);
+    `after_version` asks for the JSON commits after it only (a catch-up of a landed table).
     Raises DeltaLogError naming the file/version when no correct replay is possible.
     """
     root = Path(table_root)
@@ -194,9 +202,16 @@ def plan_segment(table_root: str | os.PathLike, version: int | None = None, full
             raise DeltaLogError(f"{root}: version {version} requested but the log ends at version {latest}")
         latest = version
 
+    if after_version is not None:
+        return _catch_up_segment(root, commits, crc, after_version, latest)
     hint = _read_last_checkpoint_hint(log_dir, warnings)
     chosen: Checkpoint | None = None
-    if not full_history:
+    if checkpoint_version is not None:
+        candidates = [c for c in checkpoints.get(checkpoint_version, []) if _checkpoint_is_readable(c) is None]
+        if not candidates:
+            raise DeltaLogError(f"{log_dir}: the checkpoint at version {checkpoint_version} is gone or no longer readable")
+        chosen, hint = candidates[0], None
+    elif not full_history:
         for v in sorted((v for v in checkpoints if v <= latest), reverse=True):
             for candidate in checkpoints[v]:
                 problem = _checkpoint_is_readable(candidate)
@@ -248,4 +263,24 @@ def plan_segment(table_root: str | os.PathLike, version: int | None = None, full
         checkpoint_commit=stat_commit(chosen.version) if chosen and chosen.version in commits else None,
         crc_files={v: f for v, f in crc.items() if (chosen.version if chosen else 0) <= v <= latest},
         warnings=warnings,
+    )
+
+
+def _catch_up_segment(root: Path, commits: dict[int, os.DirEntry], crc: dict[int, LogFile], after_version: int,
+                      latest: int) -> LogSegment:
+    """The JSON commits after `after_version`, which must all still be in the log."""
+    log_dir = root / "_delta_log"
+    missing = [v for v in range(after_version + 1, latest + 1) if v not in commits]
+    if missing:
+        raise DeltaLogError(
+            f"{log_dir}: version {missing[0]} is missing ({missing[0]:020d}.json): a catch-up needs every commit "
+            f"after the catalog's version {after_version}; re-land the table with --full-refresh"
+        )
+    return LogSegment(
+        table_root=root,
+        latest_version=latest,
+        checkpoint=None,
+        commits=[_stat(log_dir / commits[v].name, commits[v].name, v, commits[v]) for v in range(after_version + 1, latest + 1)],
+        checkpoint_commit=None,
+        crc_files={v: f for v, f in crc.items() if after_version < v <= latest},
     )

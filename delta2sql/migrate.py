@@ -1,21 +1,27 @@
-"""Migrate tables: list each log, land its actions, then build the catalog marts with dbt.
+"""Migrate tables: land each log (resumable batches, see `runs.py`), then build the catalog
+tables with dbt.
 
-Each table lands in its own transaction and independently of the others; one dbt build then
-replays every landed table and runs the structure tests. Only a table whose landing, build and
-structure tests all succeeded is marked `migrated`.
+Tables land independently of each other, `parallel` at a time: one failure does not stop the
+others. One dbt build then moves the catalog tables forward for every published table (the
+models are incremental: only versions after a table's built version are replayed) and runs
+the structure tests. Only a table whose landing, build and structure tests all succeeded is
+marked `migrated`.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from delta2sql.catalog import Catalog
 from delta2sql.dbt_runner import failed_nodes, run_dbt
 from delta2sql.errors import Delta2SqlError
-from delta2sql.extract import DEFAULT_BATCH_SIZE, land_segment
-from delta2sql.log_listing import plan_segment
+from delta2sql.extract import load_sql
 from delta2sql.progress import Reporter
+from delta2sql.runs import RunOptions, land_table
 from delta2sql.test_failures import ALL_TABLES, failing_tables
 
 
@@ -31,33 +37,40 @@ class TableSpec:
 class MigrationOutcome:
     name: str
     status: str  # migrated | failed
+    mode: str | None = None  # full | catch_up | resume | up_to_date
     error: str | None = None
     replay_start_version: int | None = None
     latest_version: int | None = None
+    batches: int = 0
+    batches_skipped: int = 0  # committed by an interrupted run this one resumed
     files: int = 0
     actions: int = 0
     bytes: int = 0
+    seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
 
-def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, batch_size: int, allow_unknown_actions: bool,
-          commit_every: int | None) -> MigrationOutcome:
+def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOptions,
+          lock: threading.Lock | None) -> MigrationOutcome:
+    started = time.perf_counter()
+    table_options = RunOptions(**{**options.__dict__, "version": spec.version, "full_history": spec.full_history})
     try:
-        segment = plan_segment(spec.path, spec.version, spec.full_history)
-        for warning in segment.warnings:
-            reporter.event("warning", table=spec.name, message=f"{spec.name}: {warning}")
-        con = catalog.connect()
-        try:
-            stats = land_segment(con, segment, spec.name, reporter, batch_size, allow_unknown_actions, commit_every)
-        finally:
-            con.close()
-    except Delta2SqlError as exc:
-        reporter.event("table_failed", table=spec.name, message=f"[red]{spec.name}: {exc}[/red]", error=str(exc))
-        return MigrationOutcome(spec.name, "failed", error=str(exc))
+        with catalog.connect() as con:
+            if lock is None:
+                result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)
+            else:
+                with lock:
+                    result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)
+    except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
+        error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
+        reporter.event("table_failed", table=spec.name, message=f"[red]{spec.name}: {error}[/red]", error=error)
+        return MigrationOutcome(spec.name, "failed", error=error, seconds=time.perf_counter() - started)
     return MigrationOutcome(
-        spec.name, "landed",
-        replay_start_version=segment.replay_start_version, latest_version=segment.latest_version,
-        files=stats.files, actions=stats.actions, bytes=stats.bytes, warnings=segment.warnings,
+        spec.name, "landed", mode=result.mode,
+        replay_start_version=result.replay_start_version, latest_version=result.latest_version,
+        batches=result.batches, batches_skipped=result.batches_skipped,
+        files=result.files, actions=result.actions, bytes=result.bytes, warnings=result.warnings,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -65,34 +78,57 @@ def migrate_tables(
     specs: list[TableSpec],
     catalog: Catalog,
     reporter: Reporter,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    allow_unknown_actions: bool = False,
-    commit_every: int | None = None,
+    options: RunOptions | None = None,
+    parallel: int = 1,
 ) -> list[MigrationOutcome]:
-    outcomes = [_land(spec, catalog, reporter, batch_size, allow_unknown_actions, commit_every) for spec in specs]
+    options = options or RunOptions()
+    # SQLite has one writer at a time: its tables land one after the other whatever `parallel` says
+    lock = threading.Lock() if catalog.target == "sqlite" and parallel > 1 else None
+    if parallel > 1 and len(specs) > 1:
+        with catalog.connect() as con:  # once, up front: concurrent CREATEs of one table conflict
+            con.execute_script(load_sql("create_landing_tables.sql"))
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            outcomes = list(pool.map(lambda spec: _land(spec, catalog, reporter, options, lock), specs))
+    else:
+        outcomes = [_land(spec, catalog, reporter, options, lock) for spec in specs]
     landed = [o for o in outcomes if o.status == "landed"]
     if not landed:
         return outcomes
+    with catalog.connect() as con:
+        needs_build = con.execute(
+            "select count(*) from delta_log_tables where built_version is null or built_version < latest_version"
+        ).fetchone()[0]
+    if not needs_build:  # every table was already built up to its log: nothing for dbt to do
+        for outcome in landed:
+            outcome.status = "migrated"
+        return outcomes
 
+    started = time.perf_counter()
     build = run_dbt(["build", "--exclude", "tag:snapshot", "tag:bytes", "--store-failures"], catalog, reporter)
+    build_seconds = time.perf_counter() - started
     broken = failed_nodes(build)
     # a failed test whose stored failures name tables blames those tables; anything else
     # (model errors, skipped nodes, failed unit tests) blames every table of this build
     errors = [n for n in broken if n["status"] != "fail" or not n.get("relation_name")]
-    con = catalog.connect()
-    try:
+    with catalog.connect() as con:
         failing = failing_tables(con, [n for n in broken if n["status"] == "fail" and n.get("relation_name")])
         for outcome in landed:
+            outcome.seconds += build_seconds
             problems = [f"dbt {n['unique_id']} {n['status']}: {n.get('message')}" for n in errors]
             problems += [f"structure test {test} failed" for test in failing.get(outcome.name, []) + failing.get(ALL_TABLES, [])]
             if problems:
                 outcome.status, outcome.error = "failed", "; ".join(problems)
+                con.execute("update migration_runs set status = 'failed', error = ?, finished_at = current_timestamp "
+                            "where table_name = ? and status = 'landed'", [outcome.error, outcome.name])
                 continue
+            con.begin()
             con.execute(
-                "update delta_log_tables set status = 'migrated', migrated_at = current_timestamp where table_name = ?",
+                "update delta_log_tables set status = case when status = 'finalized' then status else 'migrated' end, "
+                "built_version = latest_version, migrated_at = current_timestamp where table_name = ?",
                 [outcome.name],
             )
+            con.execute("update migration_runs set status = 'migrated', finished_at = current_timestamp "
+                        "where table_name = ? and status = 'landed'", [outcome.name])
+            con.commit()
             outcome.status = "migrated"
-    finally:
-        con.close()
     return outcomes

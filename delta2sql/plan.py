@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import pyarrow.parquet as pq
 
+from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
 from delta2sql.extract import land_batch, load_sql
 from delta2sql.log_listing import plan_segment, v2_sidecar_files
 
@@ -43,8 +44,8 @@ class MigrationPlan:
         return asdict(self)
 
 
-def make_plan(path, version: int | None = None, full_history: bool = False, batch_size: int = 1000,
-              sample_size: int = 50) -> MigrationPlan:
+def make_plan(path, version: int | None = None, full_history: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
+              checkpoint_batch_rows: int = DEFAULT_CHECKPOINT_BATCH_ROWS, sample_size: int = 50) -> MigrationPlan:
     segment = plan_segment(path, version, full_history)
     checkpoint = segment.checkpoint
     checkpoint_files = list(checkpoint.files) if checkpoint else []
@@ -77,7 +78,7 @@ def make_plan(path, version: int | None = None, full_history: bool = False, batc
         checkpoint_reason=reason, checkpoint_files=len(checkpoint_files), checkpoint_bytes=checkpoint_bytes,
         checkpoint_actions=checkpoint_actions, commit_files=len(commits), commit_bytes=commit_bytes,
         commit_actions_estimate=commit_actions,
-        batches=len(checkpoint_files) + (1 if segment.checkpoint_commit else 0) + -(-len(commits) // batch_size),
+        batches=len(plan_batches(segment, batch_size, checkpoint_batch_rows)),
         sample_files=len(sample), sample_seconds=round(sample_seconds, 3), estimated_seconds=round(estimate, 1),
         warnings=segment.warnings,
     )
@@ -92,7 +93,8 @@ def _time_sample(segment, sample) -> tuple[float, int]:
         con.execute(load_sql("create_landing_tables.sql"))
         con.execute("set preserve_insertion_order = false")
         started = time.perf_counter()
-        actions = land_batch(con, segment, "plan", sample, "commit", "commit", allow_unknown_actions=True)
+        batch = Batch(1, tuple(sample), "commit", "commit", sample[0].version, sample[-1].version)
+        actions, _ = land_batch(con, segment, "plan", batch, allow_unknown_actions=True)
         return time.perf_counter() - started, actions
     finally:
         con.close()

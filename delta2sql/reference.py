@@ -294,6 +294,9 @@ _SCHEMAS = {
 }
 
 
+REFERENCE_TABLES = tuple(_SCHEMAS)
+
+
 def create_reference_tables(con: CatalogConnection) -> None:
     con.execute_script(load_sql("create_reference_tables.sql"))
 

@@ -1,4 +1,8 @@
-"""What the catalog knows about each table, and how far its `_delta_log` has moved on since."""
+"""What the catalog knows about each table, and how far its `_delta_log` has moved on since.
+
+The drift shown here is the cheap kind (listing and file sizes, no hashing): versions behind,
+landed log files gone or resized. `delta2sql drift TABLE` does the full comparison.
+"""
 
 from __future__ import annotations
 
@@ -18,19 +22,34 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
         cursor = con.execute(load_sql("table_status.sql"))
         columns = [d[0] for d in cursor.description]
         rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
-    if names:
-        missing = set(names) - {r["table_name"] for r in rows}
-        if missing:
-            raise Delta2SqlError(f"not in this catalog: {', '.join(sorted(missing))}")
-        rows = [r for r in rows if r["table_name"] in names]
-    for row in rows:
-        row["versions_behind"] = _versions_behind(Path(row["table_uri"]), row["latest_version"])
+        if names:
+            missing = set(names) - {r["table_name"] for r in rows}
+            if missing:
+                raise Delta2SqlError(f"not in this catalog: {', '.join(sorted(missing))}")
+            rows = [r for r in rows if r["table_name"] in names]
+        for row in rows:
+            compared = row["finalized_version"] if row["finalized_version"] is not None else row["latest_version"]
+            landed = con.execute("select log_file, size_bytes from delta_log_files where table_name = ? "
+                                 "and file_kind <> 'catalog_commit' and version <= ?",
+                                 [row["table_name"], compared]).fetchall()
+            row["versions_behind"], row["drift"] = _quick_drift(Path(row["table_uri"]), compared, landed)
     return rows
 
 
-def _versions_behind(root: Path, latest_version: int) -> int | str:
-    """New versions in the log since the catalog's latest, or why that cannot be told."""
+def _quick_drift(root: Path, compared_version: int, landed: list[tuple[str, int]]) -> tuple[int | None, str]:
+    """(new versions in the log since `compared_version`, a one-line drift summary)."""
+    log_dir = root / "_delta_log"
+    gone = resized = 0
+    for log_file, size in landed:
+        try:
+            resized += (log_dir / log_file).stat().st_size != size
+        except FileNotFoundError:
+            gone += 1
     try:
-        return plan_segment(root).latest_version - latest_version
+        behind = plan_segment(root).latest_version - compared_version
     except Delta2SqlError as exc:
-        return f"unknown: {exc}"
+        return None, f"log unreadable: {exc}"
+    findings = [f"{behind} versions behind"] if behind else []
+    findings += [f"{resized} landed log files resized"] if resized else []
+    findings += [f"{gone} landed log files gone"] if gone else []
+    return behind, "; ".join(findings) or "none"

@@ -1,23 +1,32 @@
 -- Landing area: what the extractor writes, and what the dbt sources read.
--- One row per replayed table, per log file read, and per action of those files.
+-- One row per replayed table, per log file read, and per action of those files; and the
+-- progress of every migration run, one row per committed batch.
 
 create table if not exists delta_log_tables (
     table_name            varchar not null primary key,
     table_uri             varchar not null,
     replay_start_version  bigint  not null,
+    -- the published version: every batch up to it has committed. Rows of later versions belong
+    -- to a run still landing and are invisible to the catalog tables until it finishes.
     latest_version        bigint  not null,
+    built_version         bigint,           -- the catalog tables are built up to this version
     checkpoint_version    bigint,
     checkpoint_kind       varchar,          -- classic | multipart | v2 | null (full JSON history)
-    status                varchar not null, -- landing | landed | migrated
+    -- landing (first run in progress, nothing published) | landed (published, not yet built)
+    -- | migrated (built) | finalized (writers commit to the catalog) | file_based (rolled back)
+    status                varchar not null,
     listing_warnings      varchar,          -- JSON list of what listing survived (stale hints, ...)
     landed_at             timestamp,
-    migrated_at           timestamp
+    migrated_at           timestamp,
+    finalized_version     bigint,           -- cut-over: versions after it were committed in the catalog
+    finalized_at          timestamp
 );
 
 create table if not exists delta_log_files (
     table_name            varchar not null,
     log_file              varchar not null, -- relative to _delta_log, e.g. 00000000000000000007.json
     file_kind             varchar not null, -- commit | checkpoint_commit | checkpoint | sidecar
+                                            -- | catalog_commit (written through the catalog after cut-over)
     version               bigint  not null,
     size_bytes            bigint  not null,
     modification_time     bigint  not null, -- epoch milliseconds, from the file system
@@ -80,4 +89,38 @@ create table if not exists delta_log_actions (
     operation                  varchar,
     operation_parameters       varchar,
     commit_info                varchar
+);
+
+create table if not exists migration_runs (
+    run_id                varchar not null primary key,
+    table_name            varchar not null,
+    target                varchar not null, -- duckdb | postgres | sqlite
+    mode                  varchar not null, -- full | catch_up
+    from_version          bigint  not null, -- first version this run reads
+    to_version            bigint  not null, -- version this run publishes
+    checkpoint_version    bigint,           -- the checkpoint a full run starts from, if any
+    batch_size            integer not null, -- JSON commit files per batch
+    checkpoint_batch_rows bigint  not null, -- checkpoint rows per batch (whole row groups)
+    num_batches           integer not null,
+    -- running | landed (published) | migrated (built) | failed | abandoned (log changed under it)
+    status                varchar not null,
+    started_at            timestamp not null,
+    landed_at             timestamp,
+    finished_at           timestamp,
+    error                 varchar
+);
+
+create table if not exists migration_batches (
+    run_id                varchar not null,
+    batch_number          integer not null, -- 1-based, in landing order
+    table_name            varchar not null,
+    first_version         bigint  not null,
+    last_version          bigint  not null,
+    log_files             varchar not null, -- first file of the batch, and a row range for checkpoint slices
+    files                 integer not null,
+    actions               bigint  not null,
+    bytes                 bigint  not null,
+    checksum              varchar not null, -- sha256 over the batch's landed action lines, in order
+    committed_at          timestamp not null,
+    primary key (run_id, batch_number)
 );

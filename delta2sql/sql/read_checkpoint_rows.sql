@@ -3,11 +3,14 @@
 -- (checkpoint_template.sql), read with union_by_name, supplies every field a checkpoint written
 -- by an older writer lacks, as NULL. row_json is the action rebuilt as JSON: {"<family>": {...}}.
 -- $files: [template, checkpoint file]; $template: the template's path; $log_dir: the _delta_log
--- directory; $version: the checkpoint version.
+-- directory; $version: the checkpoint version; [$row_start, $row_end): the rows of this batch
+-- (DuckDB skips the row groups outside it).
 with checkpoint_rows as (
     select *
     from read_parquet($files, union_by_name = true, filename = true, file_row_number = true)
     where filename <> $template
+        and file_row_number >= $row_start
+        and file_row_number < $row_end
 ),
 
 rebuilt as (

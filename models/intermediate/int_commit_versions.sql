@@ -1,6 +1,6 @@
 -- One row per version from replay_start_version to latest_version, with the log file that
 -- records it: the JSON commit, or for a checkpoint version whose JSON commit was cleaned up,
--- the checkpoint's first file.
+-- the checkpoint's first file. Versions committed through the catalog after cut-over count as commits.
 
 with tables as (
     select * from {{ ref('stg_delta_log__tables') }}
@@ -13,7 +13,7 @@ log_files as (
 commit_files as (
     select table_name, version, log_file, size_bytes, sha256, num_actions, modification_time
     from log_files
-    where file_kind in ('commit', 'checkpoint_commit')
+    where file_kind in ('commit', 'checkpoint_commit', 'catalog_commit')
 ),
 
 checkpoint_first_files as (

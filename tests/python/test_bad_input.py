@@ -41,6 +41,13 @@ def migrated_rows(catalog_path) -> list[tuple]:
         con.close()
 
 
+def failed_runs(catalog_path) -> list[tuple]:
+    if not migrated_rows(catalog_path):
+        return []
+    with duckdb.connect(str(catalog_path)) as con:
+        return con.execute("select error from migration_runs where status = 'failed'").fetchall()
+
+
 @pytest.mark.parametrize("name", sorted(BAD_INPUT_FIXTURES))
 def test_bad_input_fails_cleanly(tmp_path, name):
     build, _ = BAD_INPUT_FIXTURES[name]
@@ -51,7 +58,9 @@ def test_bad_input_fails_cleanly(tmp_path, name):
     assert result.exit_code == 1, result.output
     errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
     assert errors and MUST_NAME[name] in errors[0]
-    assert migrated_rows(catalog_path) == []
+    # nothing published: at most a table still 'landing', whose run records the failure
+    assert [status for _, status in migrated_rows(catalog_path) if status != "landing"] == []
+    assert failed_runs(catalog_path) in ([], [(errors[0],)])
 
 
 def test_unknown_actions_can_be_kept_verbatim(tmp_path):

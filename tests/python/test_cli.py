@@ -132,5 +132,9 @@ def test_status_reports_validation_and_versions_behind(tmp_path):
     result = CliRunner().invoke(main, ["status", "--catalog", str(catalog), "--json"])
     assert result.exit_code == 0, result.output
     [row] = [e for e in events(result.output) if e["event"] == "table_status"]
-    assert row["status"] == "migrated" and row["versions_behind"] == 1
+    assert row["status"] == "migrated" and row["versions_behind"] == 1 and row["drift"] == "1 versions behind"
     assert (row["passed"], row["failed"]) == (len(checks), 0)
+    assert (row["run_mode"], row["run_status"]) == ("full", "migrated")
+    assert row["batches_committed"] == row["num_batches"] == 1  # four commits, one batch of up to 1000
+    human = CliRunner(env={"COLUMNS": "250"}).invoke(main, ["status", "--catalog", str(catalog)])
+    assert human.exit_code == 0 and "1/1 batches" in human.output

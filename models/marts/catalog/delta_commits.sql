@@ -1,5 +1,12 @@
+{{ config(unique_key=['table_name', 'version']) }}
+-- Incremental: a build replays only the versions after each table's built version.
+
 with commit_versions as (
     select * from {{ ref('int_commit_versions') }}
+),
+
+tables as (
+    select table_name, built_version from {{ ref('stg_delta_log__tables') }}
 ),
 
 commit_infos as (
@@ -37,6 +44,9 @@ final as (
         on commit_versions.table_name = first_commit_info_per_version.table_name
         and commit_versions.version = first_commit_info_per_version.version
         and first_commit_info_per_version.position = 1
+    inner join tables
+        on commit_versions.table_name = tables.table_name
+    where commit_versions.version > {{ replay_after('tables.built_version') }}
 )
 
 select * from final

@@ -8,12 +8,15 @@ renamed as (
         table_uri,
         replay_start_version,
         latest_version,
+        built_version,
         checkpoint_version,
         checkpoint_kind,
         status,
         listing_warnings,
         landed_at,
-        migrated_at
+        migrated_at,
+        finalized_version,
+        finalized_at
     from source
 )
 

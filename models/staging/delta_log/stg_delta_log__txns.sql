@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('delta_log', 'delta_log_actions') }}
+    select * from {{ ref('base_delta_log__published_actions') }}
 ),
 
 renamed as (

@@ -4,7 +4,7 @@
 -- catalog's action_json, and no row is missing or extra.
 
 with checkpoint_actions as (
-    select * from {{ source('delta_log', 'delta_log_actions') }}
+    select * from {{ ref('base_delta_log__published_actions') }}
     where source = 'checkpoint' and log_file like '%.parquet' and {{ in_scope('table_name') }}
 ),
 

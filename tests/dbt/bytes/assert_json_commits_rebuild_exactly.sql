@@ -10,7 +10,7 @@ with log_files as (
 ),
 
 actions as (
-    select * from {{ source('delta_log', 'delta_log_actions') }}
+    select * from {{ ref('base_delta_log__published_actions') }}
 ),
 
 reference_lines as (

@@ -6,7 +6,7 @@
 WITH checkpoint_actions AS (
   SELECT
     *
-  FROM {{ source('delta_log', 'delta_log_actions') }}
+  FROM {{ ref('base_delta_log__published_actions') }}
   WHERE
     source = 'checkpoint' AND log_file LIKE '%.parquet' AND {{ in_scope('table_name') }}
 ), reference_actions AS (

@@ -13,7 +13,7 @@ WITH log_files AS (
 ), actions AS (
   SELECT
     *
-  FROM {{ source('delta_log', 'delta_log_actions') }}
+  FROM {{ ref('base_delta_log__published_actions') }}
 ), reference_lines AS (
   SELECT
     *

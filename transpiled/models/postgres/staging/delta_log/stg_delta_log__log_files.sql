@@ -2,7 +2,7 @@
 WITH source AS (
   SELECT
     *
-  FROM {{ source('delta_log', 'delta_log_files') }}
+  FROM {{ ref('base_delta_log__published_log_files') }}
 ), renamed AS (
   SELECT
     table_name,

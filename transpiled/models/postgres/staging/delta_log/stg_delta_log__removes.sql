@@ -2,7 +2,7 @@
 WITH source AS (
   SELECT
     *
-  FROM {{ source('delta_log', 'delta_log_actions') }}
+  FROM {{ ref('base_delta_log__published_actions') }}
 ), renamed AS (
   SELECT
     table_name, /* ids */

@@ -9,12 +9,15 @@ WITH source AS (
     table_uri,
     replay_start_version,
     latest_version,
+    built_version,
     checkpoint_version,
     checkpoint_kind,
     status,
     listing_warnings,
     landed_at,
-    migrated_at
+    migrated_at,
+    finalized_version,
+    finalized_at
   FROM source
 )
 SELECT
