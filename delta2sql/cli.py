@@ -256,9 +256,12 @@ def rollback(table, catalog_path, target, as_json, debug):
 def _migration_line(outcome, where: str) -> str:
     if outcome.status != "migrated":
         return f"[red]{outcome.name}: not migrated[/red]: {outcome.error}"
+    how = {"catch_up": "caught up, read ", "resume": f"resumed after {outcome.batches_skipped} committed batches, read ",
+           "up_to_date": "already up to date, read ", "finalized": "finalized, catalog tables built; read "}
     return (
         f"[green]{outcome.name}: migrated[/green] versions {outcome.replay_start_version}..{outcome.latest_version} "
-        f"({outcome.files:,} log files, {outcome.actions:,} actions, {outcome.bytes:,} bytes) into {where}"
+        f"({how.get(outcome.mode, '')}{outcome.files:,} log files, {outcome.actions:,} actions, {outcome.bytes:,} bytes) "
+        f"into {where}"
     )
 
 

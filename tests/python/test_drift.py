@@ -14,29 +14,35 @@ from delta2sql.cli import main
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
 
+def cli(catalog, *args):
+    """The CLI on `catalog` (a file, or a PostgreSQL schema of this test run)."""
+    if catalog.target == "postgres":
+        return CliRunner(env=catalog.extra_env).invoke(main, [*args, "--target", "postgres", "--json"])
+    return CliRunner().invoke(main, [*args, "--target", catalog.target, "--catalog", str(catalog.path), "--json"])
+
+
 def drift(table_name: str, catalog) -> tuple[int, list[str]]:
-    result = CliRunner().invoke(main, ["drift", table_name, "--catalog", str(catalog), "--json"])
+    result = cli(catalog, "drift", table_name)
     kinds = [e["finding"] for e in map(json.loads, result.output.splitlines()) if e.get("event") == "drift"]
     return result.exit_code, kinds
 
 
-def migrated(tmp_path, fixture: str):
+def migrated(tmp_path, catalog, fixture: str):
     table = tmp_path / "t"
     DELTALAKE_FIXTURES[fixture](table)
-    catalog = tmp_path / "lake.duckdb"
-    assert CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"]).exit_code == 0
+    assert cli(catalog, "migrate", str(table)).exit_code == 0
     return table, catalog
 
 
-def test_no_drift_then_behind(tmp_path):
-    table, catalog = migrated(tmp_path, "appends")
+def test_no_drift_then_behind(tmp_path, catalog):
+    table, catalog = migrated(tmp_path, catalog, "appends")
     assert drift("t", catalog) == (0, [])
     write_deltalake(str(table), pa.table({"id": pa.array([99], pa.int64()), "label": pa.array(["row-99"])}), mode="append")
     assert drift("t", catalog) == (3, ["behind"])
 
 
-def test_changed_and_disappeared_log_files(tmp_path):
-    table, catalog = migrated(tmp_path, "appends")
+def test_changed_and_disappeared_log_files(tmp_path, catalog):
+    table, catalog = migrated(tmp_path, catalog, "appends")
     commits = sorted((table / "_delta_log").glob("*.json"))
     commits[-1].write_bytes(commits[-1].read_bytes() + b"\n")
     assert drift("t", catalog) == (4, ["changed"])
@@ -45,8 +51,8 @@ def test_changed_and_disappeared_log_files(tmp_path):
     assert code == 4 and sorted(kinds) == ["changed", "disappeared", "unreplayable"]
 
 
-def test_checkpoint_that_disagrees(tmp_path):
-    table, catalog = migrated(tmp_path, "appends")
+def test_checkpoint_that_disagrees(tmp_path, catalog):
+    table, catalog = migrated(tmp_path, catalog, "appends")
     DeltaTable(str(table)).create_checkpoint()  # agrees with the catalog: no drift
     assert drift("t", catalog) == (0, [])
     checkpoint = next((table / "_delta_log").glob("*.checkpoint.parquet"))

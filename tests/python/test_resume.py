@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -96,6 +97,29 @@ def test_killed_while_landing_and_while_building_resumes_to_the_same_catalog(tab
         numbers = [n for (n,) in con.execute("select batch_number from migration_batches order by 1").fetchall()]
     assert numbers == list(range(1, num_batches + 1))  # each batch committed exactly once
 
+    events = rerun(table, catalog)
+    assert [e["status"] for e in events if e["event"] == "migration_finished"] == ["migrated"]
+    with catalog.connect() as con:
+        assert table_fingerprints(con, "t") == uninterrupted(table, catalog.target, tmp_path)
+
+
+def test_kills_at_random_moments_end_in_the_same_catalog(table, catalog, tmp_path):
+    """Up to three SIGKILLs at random delays (landing, publishing or inside dbt), then a finishing run."""
+    rng = random.Random(7)
+    options, env = cli_access(catalog)
+    command = [DELTA2SQL, "migrate", str(table), "--name", "t", "--batch-size", "3", "--json", *options]
+    kills = 0
+    while kills < 3:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            process.wait(timeout=rng.uniform(0.3, 3.0))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+            continue
+        break  # it finished before its kill
+    assert kills >= 1
     events = rerun(table, catalog)
     assert [e["status"] for e in events if e["event"] == "migration_finished"] == ["migrated"]
     with catalog.connect() as con:

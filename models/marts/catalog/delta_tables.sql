@@ -25,10 +25,12 @@ final as (
         newest_metadata.metadata_id as delta_table_id,
         tables.replay_start_version,
         tables.latest_version,
+        tables.built_version,
         tables.checkpoint_version,
         tables.checkpoint_kind,
         tables.status,
-        tables.migrated_at
+        tables.migrated_at,
+        tables.finalized_version
     from tables
     left join newest_metadata
         on tables.table_name = newest_metadata.table_name

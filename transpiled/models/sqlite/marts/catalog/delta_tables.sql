@@ -24,10 +24,12 @@ WITH tables AS (
     newest_metadata.metadata_id AS delta_table_id,
     tables.replay_start_version,
     tables.latest_version,
+    tables.built_version,
     tables.checkpoint_version,
     tables.checkpoint_kind,
     tables.status,
-    tables.migrated_at
+    tables.migrated_at,
+    tables.finalized_version
   FROM tables
   LEFT JOIN newest_metadata
     ON tables.table_name = newest_metadata.table_name AND newest_metadata.recency = 1
