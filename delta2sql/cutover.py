@@ -5,7 +5,8 @@ every validation level; then its latest version is recorded as the cut-over vers
 writers commit through the catalog (`delta2sql.writer`).
 
 rollback before finalize: the table's catalog rows are deleted, and only its rows.
-rollback after finalize: every version committed in the catalog since cut-over is written back
+rollback after finalize: writers are shut out (status `rolling_back`), then every version committed
+in the catalog since cut-over is written back
 into `_delta_log` as the JSON commit file it would have been (never overwriting a file: an
 existing one must hold the very same bytes), delta-rs then has to read the same snapshots as the
 catalog (the snapshot and bytes validation levels), and only then is the table marked
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +52,10 @@ def _state(con: CatalogConnection, table_name: str) -> tuple:
 def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> CutoverResult:
     with catalog.connect() as con:
         status, latest, built, _, _ = _state(con, table_name)
+        open_runs = con.execute("select count(*) from migration_runs where table_name = ? "
+                                "and status in ('running', 'failed') and landed_at is null", [table_name]).fetchone()[0]
+    if open_runs:
+        raise Delta2SqlError(f"{table_name}: a migration run is unfinished; finish it with `delta2sql migrate` first")
     if status != "migrated" or built != latest:
         raise Delta2SqlError(f"{table_name}: only a migrated table can be finalized (status {status}); "
                              "run `delta2sql migrate` first")
@@ -78,7 +84,7 @@ def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
 def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> CutoverResult:
     with catalog.connect() as con:
         status, latest, built, finalized_version, uri = _state(con, table_name)
-        if status != "finalized":
+        if status not in ("finalized", "rolling_back"):
             create_reference_tables(con)  # DDL first: SQLite's executescript would end the transaction
             con.begin()
             try:
@@ -91,6 +97,11 @@ def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
                 raise
             reporter.event("rolled_back", table=table_name, message=f"{table_name}: removed from the catalog")
             return CutoverResult(table_name, "removed")
+        # writers are refused from here on (they commit only to a 'finalized' table), so no version
+        # can be committed in the catalog after the ones written back
+        con.execute("update delta_log_tables set status = 'rolling_back' where table_name = ? and status = 'finalized'",
+                    [table_name])
+        status, latest, built, finalized_version, uri = _state(con, table_name)
         written = _write_back(con, table_name, Path(uri) / "_delta_log", finalized_version, latest)
     if built != latest:  # the comparison with delta-rs reads the catalog tables: build them up to latest
         CatalogWriter(catalog, table_name).refresh(reporter)
@@ -98,7 +109,8 @@ def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
         reporter.event("written_back", table=table_name, log_file=name, message=f"{table_name}: wrote {name}")
     _verify_with_delta_rs(catalog, table_name, reporter)
     with catalog.connect() as con:
-        con.execute("update delta_log_tables set status = 'file_based' where table_name = ?", [table_name])
+        con.execute("update delta_log_tables set status = 'file_based' where table_name = ? "
+                    "and status = 'rolling_back' and latest_version = ?", [table_name, latest])
     reporter.event("rolled_back", table=table_name, version=latest,
                    message=f"{table_name}: back to file-based at version {latest} "
                            f"({len(written)} catalog commit(s) written to _delta_log, delta-rs agrees)")
@@ -127,19 +139,33 @@ def _write_back(con: CatalogConnection, table_name: str, log_dir: Path, finalize
             raise Delta2SqlError(f"{table_name}: version {version} does not rebuild to the bytes it was committed "
                                  "with; nothing more written")
         path = log_dir / log_file
-        try:
-            with path.open("xb") as f:  # exclusive create: an existing file is never replaced
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        except FileExistsError:
+        if path.exists():
             if path.read_bytes() != data:
                 raise Delta2SqlError(f"{path} already exists with other bytes: version {version} was written to the "
-                                     "log outside the catalog after cut-over; nothing overwritten, resolve by hand") from None
-            continue  # written by an earlier, interrupted rollback
+                                     "log outside the catalog after cut-over; nothing overwritten, resolve by hand")
+        else:
+            _create_exclusively(path, data)
+            written.append(log_file)
+        # the commit's time as the catalog recorded it (readers without in-commit timestamps use it)
         os.utime(path, ns=(modification_time * 1_000_000, modification_time * 1_000_000))
-        written.append(log_file)
     return written
+
+
+def _create_exclusively(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all, never replacing a file: a synced temporary file is
+    hard-linked into place (link fails if the name exists), so a reader never sees half a commit."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with temporary.open("xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            raise Delta2SqlError(f"{path} appeared while it was being written back; nothing overwritten") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _verify_with_delta_rs(catalog: Catalog, table_name: str, reporter: Reporter) -> None:

@@ -270,6 +270,9 @@ def _catch_up_segment(root: Path, commits: dict[int, os.DirEntry], crc: dict[int
                       latest: int) -> LogSegment:
     """The JSON commits after `after_version`, which must all still be in the log."""
     log_dir = root / "_delta_log"
+    if latest < after_version:
+        raise DeltaLogError(f"{log_dir}: the log ends at version {latest}, before the catalog's version {after_version}: "
+                            "commits were removed; see `delta2sql drift`")
     missing = [v for v in range(after_version + 1, latest + 1) if v not in commits]
     if missing:
         raise DeltaLogError(

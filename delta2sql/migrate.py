@@ -103,6 +103,8 @@ def migrate_tables(
             outcome.status = "migrated"
         return outcomes
 
+    with catalog.connect() as con:  # what this build will see: writers may publish more meanwhile
+        seen = dict(con.execute("select table_name, latest_version from delta_log_tables").fetchall())
     started = time.perf_counter()
     build = run_dbt(["build", "--exclude", "tag:snapshot", "tag:bytes", "--store-failures"], catalog, reporter)
     build_seconds = time.perf_counter() - started
@@ -123,9 +125,9 @@ def migrate_tables(
                 continue
             con.begin()
             con.execute(
-                "update delta_log_tables set status = case when status = 'finalized' then status else 'migrated' end, "
-                "built_version = latest_version, migrated_at = current_timestamp where table_name = ?",
-                [outcome.name],
+                "update delta_log_tables set status = case when status = 'landed' then 'migrated' else status end, "
+                "built_version = ?, migrated_at = current_timestamp where table_name = ?",
+                [seen[outcome.name], outcome.name],
             )
             con.execute("update migration_runs set status = 'migrated', finished_at = current_timestamp "
                         "where table_name = ? and status = 'landed'", [outcome.name])

@@ -33,6 +33,7 @@ MART_TABLES = (
     "delta_txns", "delta_domain_metadata", "delta_cdc_files",
 )
 LANDING_TABLES = ("delta_log_actions", "delta_log_files")
+CATCH_UP_STATUSES = ("landed", "migrated", "file_based")  # published, and read from the log
 
 
 @dataclass
@@ -110,6 +111,20 @@ def _segment_of(run: _Run, root: Path) -> LogSegment:
                         checkpoint_version=run.checkpoint_version)
 
 
+def _why_not_resumable(con: CatalogConnection, run: _Run, state: dict | None, root: Path) -> str | None:
+    """None when `run` can be continued; else why it must be abandoned."""
+    if state is None:
+        return "its table row is gone"
+    if run.mode == "catch_up" and (state["status"] not in CATCH_UP_STATUSES
+                                   or run.from_version != state["latest_version"] + 1):
+        return f"the table moved on since (status {state['status']}, version {state['latest_version']})"
+    try:
+        _segment_of(run, root)
+    except DeltaLogError as exc:
+        return str(exc)
+    return None
+
+
 def _same_batches(committed: list[tuple], batches: list[Batch]) -> bool:
     """Do the recomputed batches start with the committed ones (same files, same versions)?"""
     if len(committed) > len(batches):
@@ -144,9 +159,11 @@ def _check_landed_log_unchanged(con: CatalogConnection, table_name: str, root: P
             raise DeltaLogError(f"{path}: its bytes changed since it was landed; see `delta2sql drift`")
 
 
-def clear_table(con: CatalogConnection, table_name: str) -> None:
-    """Delete every catalog row of `table_name` (landing, runs and built tables), in the open transaction."""
-    for table in (*LANDING_TABLES, "delta_log_tables", "migration_batches", "migration_runs"):
+def clear_table(con: CatalogConnection, table_name: str, keep_run_history: bool = False) -> None:
+    """Delete `table_name`'s catalog rows (landing, built tables and, unless kept, the history of
+    its runs), in the open transaction."""
+    history = () if keep_run_history else ("migration_batches", "migration_runs")
+    for table in (*LANDING_TABLES, "delta_log_tables", *history):
         con.execute(f"delete from {table} where table_name = ?", [table_name])
     for table in MART_TABLES:
         if con.relation_exists(table):
@@ -165,8 +182,14 @@ def _start_run(con: CatalogConnection, table_name: str, target: str, segment: Lo
     )
     con.begin()
     try:
+        if mode == "catch_up":  # rows an abandoned run landed after the published version
+            for table in LANDING_TABLES:
+                con.execute(f"delete from {table} where table_name = ? and version >= ?", [table_name, run.from_version])
         if mode == "full":
-            clear_table(con, table_name)
+            clear_table(con, table_name, keep_run_history=True)
+            con.execute("update migration_runs set status = 'abandoned', finished_at = current_timestamp, "
+                        "error = 'replaced by a full run' where table_name = ? and status in ('running', 'failed') "
+                        "and landed_at is null", [table_name])
             con.execute(
                 "insert into delta_log_tables (table_name, table_uri, replay_start_version, latest_version, "
                 "checkpoint_version, checkpoint_kind, status, listing_warnings) values (?, ?, ?, ?, ?, ?, 'landing', ?)",
@@ -234,10 +257,17 @@ def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: 
         for action_type, log_file, count in con.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
             reporter.event("warning", table=table_name,
                            message=f"{table_name}: kept {count} unknown {action_type!r} action(s) verbatim (first in {log_file})")
-        con.execute(
+        # a compare-and-set on what the run started from: nothing else may have moved the table meanwhile
+        moved = con.execute(
             "update delta_log_tables set latest_version = ?, status = 'landed', landed_at = current_timestamp "
-            "where table_name = ?", [run.to_version, table_name],
-        )
+            "where table_name = ? and ((? = 'full' and status = 'landing') "
+            "or (? = 'catch_up' and status in ('landed', 'migrated', 'file_based') and latest_version = ?)) "
+            "returning table_name",
+            [run.to_version, table_name, run.mode, run.mode, run.from_version - 1],
+        ).fetchall()
+        if not moved:
+            raise Delta2SqlError(f"{table_name}: the table changed while run {run.run_id[:8]} was landing "
+                                 "(finalized, rolled back or caught up by another run); nothing published")
         con.execute("update migration_runs set status = 'landed', landed_at = current_timestamp where run_id = ?",
                     [run.run_id])
         con.commit()
@@ -261,29 +291,33 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
     landed one with the versions after its published version. Raises Delta2SqlError."""
     con.execute_script(load_sql("create_landing_tables.sql"))
     state = _table_state(con, table_name)
-    if state and state["status"] == "finalized":  # writers commit to the catalog: the log is not read any more
+    if state and state["status"] in ("finalized", "rolling_back"):  # the catalog holds versions the log does not
         reporter.event("table_finalized", table=table_name, message=f"{table_name}: finalized; its _delta_log is not "
                        "read (writers commit to the catalog); building the catalog tables only")
         return LandingResult(None, "finalized", state["replay_start_version"], state["latest_version"])
     run = None if options.full_refresh else _open_run(con, table_name)
     batches, skip, mode = [], 0, None
     if run is not None:
-        segment = _segment_of(run, root)
-        batches = plan_batches(segment, run.batch_size, run.checkpoint_batch_rows,
-                               run.from_version - 1 if run.mode == "catch_up" else None)
-        committed = _committed_batches(con, run.run_id)
-        if _same_batches(committed, batches):
+        why_not = _why_not_resumable(con, run, state, root)
+        if why_not is None:
+            segment = _segment_of(run, root)
+            batches = plan_batches(segment, run.batch_size, run.checkpoint_batch_rows,
+                                   run.from_version - 1 if run.mode == "catch_up" else None)
+            committed = _committed_batches(con, run.run_id)
+            if not _same_batches(committed, batches):
+                why_not = "the log no longer yields the batches it committed"
+        if why_not is None:
             mode, skip = "resume", len(committed)
             reporter.event("run_resumed", table=table_name, run_id=run.run_id, committed=skip, of=len(batches),
                            message=f"{table_name}: resuming run {run.run_id[:8]} after batch {skip} of {len(batches)}")
         else:
-            con.execute("update migration_runs set status = 'abandoned', finished_at = current_timestamp, "
-                        "error = 'the log no longer yields the same batches' where run_id = ?", [run.run_id])
-            reporter.event("warning", table=table_name, message=f"{table_name}: run {run.run_id[:8]} abandoned: "
-                           "the log no longer yields the batches it committed; starting over")
+            con.execute("update migration_runs set status = 'abandoned', finished_at = current_timestamp, error = ? "
+                        "where run_id = ?", [why_not, run.run_id])
+            reporter.event("warning", table=table_name,
+                           message=f"{table_name}: run {run.run_id[:8]} abandoned: {why_not}; starting over")
             run = None
     if run is None:
-        catch_up = (state is not None and not options.full_refresh and state["status"] in ("landed", "migrated", "file_based"))
+        catch_up = state is not None and not options.full_refresh and state["status"] in CATCH_UP_STATUSES
         if catch_up:
             published = state["latest_version"]
             if options.version is not None and options.version < published:

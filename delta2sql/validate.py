@@ -44,13 +44,32 @@ class CheckResult:
 
 def _migrated_tables(con, names: list[str] | None) -> list[tuple]:
     rows = con.execute(load_sql("find_validation_scope.sql")).fetchall()
-    if names is None:
-        return rows
-    known = {r[0]: r for r in rows}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise Delta2SqlError(f"not migrated in this catalog: {', '.join(missing)} (run `delta2sql migrate` first)")
-    return [known[n] for n in names]
+    if names is not None:
+        known = {r[0]: r for r in rows}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise Delta2SqlError(f"not migrated in this catalog: {', '.join(missing)} (run `delta2sql migrate` first)")
+        rows = [known[n] for n in names]
+    for table_name, uri, _, _ in rows:
+        _require_catalog_commits_on_disk(con, table_name, Path(uri) / "_delta_log")
+    return rows
+
+
+def _require_catalog_commits_on_disk(con, table_name: str, log_dir: Path) -> None:
+    """delta-rs and the byte checks read the files: versions committed in the catalog after
+    cut-over can be validated only once `rollback` has written them back."""
+    only_in_catalog = [
+        log_file for (log_file,) in con.execute(
+            "select log_file from delta_log_files where table_name = ? and file_kind = 'catalog_commit' order by version",
+            [table_name],
+        ).fetchall()
+        if not (log_dir / log_file).exists()
+    ]
+    if only_in_catalog:
+        raise Delta2SqlError(
+            f"{table_name}: {len(only_in_catalog)} version(s) after cut-over exist only in the catalog (first: "
+            f"{only_in_catalog[0]}); no file-based reader can confirm them until `delta2sql rollback` writes them back"
+        )
 
 
 def load_references(catalog: Catalog, tables: list[tuple], levels: tuple[str, ...], num_versions: int, reporter: Reporter) -> None:

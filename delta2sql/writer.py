@@ -14,8 +14,12 @@ so of two writers of the same version one commits and the other gets `VersionCon
 from __future__ import annotations
 
 import json
+import sqlite3
 import tempfile
 from pathlib import Path
+
+import duckdb
+import psycopg
 
 from delta2sql.batches import Batch
 from delta2sql.catalog import Catalog
@@ -80,6 +84,9 @@ class CatalogWriter:
             except VersionConflict:
                 con.rollback()
                 raise
+            except Delta2SqlError:
+                con.rollback()
+                raise
             except Exception as exc:
                 con.rollback()
                 if _is_conflict(exc):
@@ -103,7 +110,7 @@ class CatalogWriter:
 
 
 def _is_conflict(exc: Exception) -> bool:
-    """Engine words for 'someone else wrote this row first' (unique key / write-write conflict)."""
-    text = str(exc).lower()
-    return any(word in text for word in ("conflict", "duplicate key", "unique constraint", "primary key",
-                                         "database is locked"))
+    """Did another writer get this version first? A unique-key violation (PostgreSQL, SQLite) or a
+    write-write conflict between transactions (DuckDB); nothing else."""
+    return isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.SerializationFailure,
+                            sqlite3.IntegrityError, duckdb.ConstraintException, duckdb.TransactionException))

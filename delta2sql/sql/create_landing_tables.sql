@@ -13,7 +13,8 @@ create table if not exists delta_log_tables (
     checkpoint_version    bigint,
     checkpoint_kind       varchar,          -- classic | multipart | v2 | null (full JSON history)
     -- landing (first run in progress, nothing published) | landed (published, not yet built)
-    -- | migrated (built) | finalized (writers commit to the catalog) | file_based (rolled back)
+    -- | migrated (built) | finalized (writers commit to the catalog) | rolling_back (writers shut
+    -- out while catalog commits are written back) | file_based (rolled back)
     status                varchar not null,
     listing_warnings      varchar,          -- JSON list of what listing survived (stale hints, ...)
     landed_at             timestamp,

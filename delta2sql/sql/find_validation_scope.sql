@@ -13,6 +13,6 @@ left join delta_metadata as metadata
     and metadata.schema_string is not null
 -- finalized tables are validated by finalize (before any catalog commit) and rollback (after
 -- writing the catalog commits back); a file_based one was verified by its rollback
-where tables.status in ('migrated', 'finalized', 'file_based')
+where tables.status in ('migrated', 'finalized', 'rolling_back', 'file_based')
 group by tables.table_name, tables.table_uri, tables.replay_start_version, tables.latest_version
 order by tables.table_name

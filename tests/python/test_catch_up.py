@@ -65,3 +65,14 @@ def test_catch_up_refuses_a_log_changed_since_landing(tmp_path):
     assert outcome.status == "failed" and commit.name in outcome.error and "changed since it was landed" in outcome.error
     with catalog.connect() as con:
         assert con.execute("select status, latest_version from delta_log_tables").fetchall() == [("migrated", 3)]
+
+
+def test_a_log_that_lost_its_newest_commits_is_refused(tmp_path):
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog = make_catalog("duckdb", tmp_path, "shrunk")
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    (table / "_delta_log" / f"{3:020d}.json").unlink()
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter())
+    assert outcome.status == "failed" and "ends at version 2, before the catalog's version 3" in outcome.error

@@ -21,6 +21,7 @@ from delta2sql.cutover import finalize_table, rollback_table
 from delta2sql.errors import Delta2SqlError
 from delta2sql.fingerprint import table_fingerprints
 from delta2sql.migrate import TableSpec, migrate_tables
+from delta2sql.validate import validate_tables
 from delta2sql.writer import CatalogWriter, VersionConflict
 
 
@@ -134,6 +135,8 @@ def test_rollback_after_finalize_writes_catalog_commits_back_for_delta_rs(tmp_pa
     expected = (live_at_cutover | {"after-1.parquet", "after-2.parquet"}) - {gone}  # by hand
     assert catalog_live(catalog, "t", v2) == expected
     assert deltalake.DeltaTable(str(table)).version() == cutover  # the files know nothing yet
+    with pytest.raises(Delta2SqlError, match="exist only in the catalog"):  # nothing file-based can confirm them
+        validate_tables(catalog, RecordingReporter(), ["t"])
 
     result = rollback_table(catalog, "t", RecordingReporter())
     assert result.written_files == [f"{v1:020d}.json", f"{v2:020d}.json"]
@@ -160,6 +163,35 @@ def test_rollback_never_overwrites_a_different_file(tmp_path):
     with pytest.raises(Delta2SqlError, match="already exists with other bytes"):
         rollback_table(catalog, "t", RecordingReporter())
     assert intruder.read_bytes() == intruding_bytes
-    with catalog.connect() as con:
-        assert con.execute("select status from delta_log_tables").fetchall() == [("finalized",)]
+    with catalog.connect() as con:  # writers stay shut out until someone resolves the clash
+        assert con.execute("select status from delta_log_tables").fetchall() == [("rolling_back",)]
+    with pytest.raises(Delta2SqlError, match="not finalized"):
+        writer.latest_version()
 
+
+
+def test_a_commit_during_a_build_is_built_by_the_next_refresh(tmp_path, monkeypatch):
+    """built_version records what a build saw, not what was published when it ended."""
+    import delta2sql.migrate as migrate_module
+
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog = make_catalog("duckdb", tmp_path, "race")
+    migrate(catalog, table)
+    cutover = finalize_table(catalog, "t", RecordingReporter()).version
+    writer = CatalogWriter(catalog, "t")
+    first = writer.commit([add_action(table, "a.parquet"), commit_info("WRITE")], cutover)
+    real_run_dbt = migrate_module.run_dbt
+
+    def build_while_another_writer_commits(*args, **kwargs):
+        result = real_run_dbt(*args, **kwargs)
+        CatalogWriter(catalog, "t").commit([add_action(table, "b.parquet"), commit_info("WRITE")], first)
+        return result
+
+    monkeypatch.setattr(migrate_module, "run_dbt", build_while_another_writer_commits)
+    writer.refresh()
+    monkeypatch.setattr(migrate_module, "run_dbt", real_run_dbt)
+    with catalog.connect() as con:
+        assert con.execute("select built_version, latest_version from delta_log_tables").fetchone() == (first, first + 1)
+    writer.refresh()
+    assert {"a.parquet", "b.parquet"} <= catalog_live(catalog, "t", first + 1)

@@ -181,3 +181,36 @@ def test_checkpoint_split_into_row_group_batches_lands_the_same_rows(tmp_path):
         slices = a.execute("select count(*) from migration_batches where log_files like '%checkpoint.parquet rows%'").fetchone()[0]
         assert slices == pq.read_metadata(checkpoint).num_row_groups
         assert table_fingerprints(a, "t") == table_fingerprints(b, "t")
+
+
+def test_run_whose_checkpoint_vanished_is_abandoned_and_started_over(tmp_path, monkeypatch):
+    """Log cleanup removed the checkpoint an interrupted run started from: it cannot be continued,
+    so it is abandoned and a new run replays what the log holds now."""
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["many_versions_partitioned_removes"](table)
+    catalog = make_catalog("duckdb", tmp_path, "vanished")
+    real = runs.land_batch
+    calls = {"n": 0}
+
+    def failing_second_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "land_batch", failing_second_batch)
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(batch_size=3))
+    assert outcome.status == "failed"
+    monkeypatch.setattr(runs, "land_batch", real)
+    for checkpoint in (table / "_delta_log").glob("*.checkpoint.parquet"):
+        checkpoint.unlink()
+    (table / "_delta_log" / "_last_checkpoint").unlink(missing_ok=True)
+
+    reporter = RecordingReporter()
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, reporter, RunOptions(batch_size=3))
+    assert (outcome.status, outcome.mode, outcome.replay_start_version) == ("migrated", "full", 0), outcome.error
+    assert any("abandoned" in m and "gone" in m for m in reporter.messages("warning"))
+    with catalog.connect() as con:
+        assert sorted(s for (s,) in con.execute("select status from migration_runs").fetchall()) == ["abandoned", "migrated"]
+        got = table_fingerprints(con, "t")
+    assert got == uninterrupted(table, "duckdb", tmp_path)
