@@ -121,7 +121,7 @@ create table if not exists migration_batches (
     files                 integer not null,
     actions               bigint  not null,
     bytes                 bigint  not null,
-    checksum              varchar not null, -- sha256 over the batch's landed action lines, in order
+    checksum              varchar not null, -- sum of md5 (upper 64 bits) of each landed (file, line, action)
     committed_at          timestamp not null,
     primary key (run_id, batch_number)
 );

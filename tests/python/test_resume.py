@@ -163,7 +163,7 @@ def test_failed_batch_resumes_and_redoes_only_that_batch(table, catalog, tmp_pat
         assert table_fingerprints(con, "t") == uninterrupted(table, catalog.target, tmp_path)
 
 
-def test_checkpoint_split_into_row_group_batches_lands_the_same_rows(tmp_path):
+def test_checkpoint_split_into_row_group_batches_lands_the_same_rows(tmp_path, catalog):
     """A checkpoint is sliced by whole row groups; the slices together land what one batch does."""
     table = tmp_path / "t"
     DELTALAKE_FIXTURES["checkpoints"](table)
@@ -172,10 +172,10 @@ def test_checkpoint_split_into_row_group_batches_lands_the_same_rows(tmp_path):
     pq.write_table(rows, checkpoint, row_group_size=3)  # same rows, many row groups
     assert pq.read_metadata(checkpoint).num_row_groups > 2
 
-    sliced = make_catalog("duckdb", tmp_path, "sliced")
+    sliced = catalog
     [outcome] = migrate_tables([TableSpec(table, "t")], sliced, RecordingReporter(), RunOptions(checkpoint_batch_rows=3))
     assert outcome.status == "migrated", outcome.error
-    whole = make_catalog("duckdb", tmp_path, "whole")
+    whole = make_catalog(catalog.target, tmp_path, "whole" + uuid.uuid4().hex[:6])
     [outcome] = migrate_tables([TableSpec(table, "t")], whole, RecordingReporter())
     with sliced.connect() as a, whole.connect() as b:
         slices = a.execute("select count(*) from migration_batches where log_files like '%checkpoint.parquet rows%'").fetchone()[0]
