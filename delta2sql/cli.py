@@ -36,6 +36,13 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks.")
 
 
+def catalog_command(command):
+    """The options every command on a catalog takes: where the catalog is, and how to report."""
+    for option in (debug_option, json_option, target_option, catalog_option):
+        command = option(command)
+    return command
+
+
 def _run(as_json: bool, debug: bool, body) -> None:
     reporter = JsonReporter() if as_json else ConsoleReporter()
     try:
@@ -76,10 +83,7 @@ def main() -> None:
 @click.option("--allow-unknown-actions", is_flag=True,
               help="Keep actions this reader does not know verbatim instead of refusing the table.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
-@catalog_option
-@target_option
-@json_option
-@debug_option
+@catalog_command
 def migrate(table_path, name, manifest, parallel, version, full_history, full_refresh, batch_size, checkpoint_batch_rows,
             allow_unknown_actions, dry_run, catalog_path, target, as_json, debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables.
@@ -163,10 +167,7 @@ def _report_plan(reporter, table_path, version, full_history, batch_size, checkp
 
 @main.command()
 @click.argument("tables", nargs=-1)
-@catalog_option
-@target_option
-@json_option
-@debug_option
+@catalog_command
 def status(tables, catalog_path, target, as_json, debug):
     """Each table's state, versions, last run and its batches, last validation, and drift."""
 
@@ -196,10 +197,7 @@ def status(tables, catalog_path, target, as_json, debug):
 
 @main.command()
 @click.argument("table")
-@catalog_option
-@target_option
-@json_option
-@debug_option
+@catalog_command
 def drift(table, catalog_path, target, as_json, debug):
     """Compare TABLE in the catalog with its _delta_log now.
 
@@ -223,25 +221,22 @@ def drift(table, catalog_path, target, as_json, debug):
 
 @main.command()
 @click.argument("table")
-@catalog_option
-@target_option
-@json_option
-@debug_option
+@catalog_command
 def finalize(table, catalog_path, target, as_json, debug):
     """Cut TABLE over to the catalog: re-validate, refuse on drift, record the cut-over version.
 
     After it, writers commit new versions through the catalog (delta2sql.writer.CatalogWriter).
     """
-    _run(as_json, debug, lambda reporter: finalize_table(catalog_from_options(target, catalog_path), table, reporter)
-         and 0)
+    def body(reporter) -> int:
+        finalize_table(catalog_from_options(target, catalog_path), table, reporter)
+        return 0
+
+    _run(as_json, debug, body)
 
 
 @main.command()
 @click.argument("table")
-@catalog_option
-@target_option
-@json_option
-@debug_option
+@catalog_command
 def rollback(table, catalog_path, target, as_json, debug):
     """Give TABLE back to its _delta_log.
 
@@ -249,8 +244,11 @@ def rollback(table, catalog_path, target, as_json, debug):
     version committed in the catalog since cut-over into _delta_log as JSON commits (never
     overwriting a file), check delta-rs reads the same snapshots, and mark the table file-based.
     """
-    _run(as_json, debug, lambda reporter: rollback_table(catalog_from_options(target, catalog_path), table, reporter)
-         and 0)
+    def body(reporter) -> int:
+        rollback_table(catalog_from_options(target, catalog_path), table, reporter)
+        return 0
+
+    _run(as_json, debug, body)
 
 
 def _migration_line(outcome, where: str) -> str:
@@ -270,10 +268,7 @@ def _migration_line(outcome, where: str) -> str:
 @click.option("--levels", default=",".join(LEVELS), show_default=True, help="Comma-separated validation levels.")
 @click.option("--versions", "num_versions", type=click.IntRange(min=1), default=4, show_default=True,
               help="Snapshots compared with delta-rs per table: the latest, the replay start and evenly spaced ones.")
-@catalog_option
-@target_option
-@json_option
-@debug_option
+@catalog_command
 def validate(tables, levels, num_versions, catalog_path, target, as_json, debug):
     """Compare migrated TABLES (default: all) with delta-rs and the log bytes; record the results."""
 

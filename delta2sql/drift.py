@@ -37,12 +37,24 @@ class DriftReport:
         return max((EXIT_CODES[f["kind"]] for f in self.findings), default=0)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def resized_or_gone(log_dir: Path, landed: list[tuple[str, int]]) -> tuple[list[str], list[str]]:
+    """The cheap check, by listing only: landed files whose size changed, and those gone."""
+    resized, gone = [], []
+    for log_file, size in landed:
+        try:
+            if (log_dir / log_file).stat().st_size != size:
+                resized.append(log_file)
+        except FileNotFoundError:
+            gone.append(log_file)
+    return resized, gone
 
 
 def _landed_file_findings(log_dir: Path, landed: list[tuple[str, str]]) -> list[dict]:
@@ -51,7 +63,7 @@ def _landed_file_findings(log_dir: Path, landed: list[tuple[str, str]]) -> list[
         path = log_dir / log_file
         if not path.exists():
             findings.append({"kind": "disappeared", "detail": log_file})
-        elif _sha256(path) != sha256:
+        elif file_sha256(path) != sha256:
             findings.append({"kind": "changed", "detail": log_file})
     return findings
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,12 +56,8 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
     started = time.perf_counter()
     table_options = RunOptions(**{**options.__dict__, "version": spec.version, "full_history": spec.full_history})
     try:
-        with catalog.connect() as con:
-            if lock is None:
-                result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)
-            else:
-                with lock:
-                    result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)
+        with lock or nullcontext(), catalog.connect() as con:
+            result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)
     except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
         error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
         reporter.event("table_failed", table=spec.name, message=f"[red]{spec.name}: {error}[/red]", error=error)

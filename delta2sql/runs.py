@@ -14,7 +14,6 @@ the published one while the published snapshot stays as it was.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
 from delta2sql.catalog import CatalogConnection
+from delta2sql.drift import file_sha256, resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
 from delta2sql.log_listing import LogSegment, plan_segment
@@ -111,17 +111,13 @@ def _segment_of(run: _Run, root: Path) -> LogSegment:
                         checkpoint_version=run.checkpoint_version)
 
 
-def _why_not_resumable(con: CatalogConnection, run: _Run, state: dict | None, root: Path) -> str | None:
-    """None when `run` can be continued; else why it must be abandoned."""
+def _why_not_resumable(run: _Run, state: dict | None) -> str | None:
+    """None when the table is still where `run` left it; else why the run must be abandoned."""
     if state is None:
         return "its table row is gone"
     if run.mode == "catch_up" and (state["status"] not in CATCH_UP_STATUSES
                                    or run.from_version != state["latest_version"] + 1):
         return f"the table moved on since (status {state['status']}, version {state['latest_version']})"
-    try:
-        _segment_of(run, root)
-    except DeltaLogError as exc:
-        return str(exc)
     return None
 
 
@@ -147,15 +143,15 @@ def _check_landed_log_unchanged(con: CatalogConnection, table_name: str, root: P
         "and file_kind in ('commit', 'checkpoint_commit') and version <= ? order by version",
         [table_name, latest_version],
     ).fetchall()
-    for log_file, size, _ in landed:
-        path = log_dir / log_file
-        if path.exists() and path.stat().st_size != size:
-            raise DeltaLogError(f"{path}: changed since it was landed ({size} bytes then, {path.stat().st_size} now); "
-                                "see `delta2sql drift`, and re-land with --full-refresh if the change is intended")
+    resized, _ = resized_or_gone(log_dir, [(log_file, size) for log_file, size, _ in landed])
+    if resized:
+        raise DeltaLogError(f"{log_dir / resized[0]}: its size changed since it was landed"
+                            + (f" (and {len(resized) - 1} more files)" if len(resized) > 1 else "")
+                            + "; see `delta2sql drift`, and re-land with --full-refresh if the change is intended")
     if landed:
         log_file, _, sha256 = landed[-1]
         path = log_dir / log_file
-        if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        if path.exists() and file_sha256(path) != sha256:
             raise DeltaLogError(f"{path}: its bytes changed since it was landed; see `delta2sql drift`")
 
 
@@ -258,12 +254,14 @@ def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: 
             reporter.event("warning", table=table_name,
                            message=f"{table_name}: kept {count} unknown {action_type!r} action(s) verbatim (first in {log_file})")
         # a compare-and-set on what the run started from: nothing else may have moved the table meanwhile
+        if run.mode == "full":
+            started_from, params = "status = 'landing'", []
+        else:
+            started_from, params = "status in ('landed', 'migrated', 'file_based') and latest_version = ?", [run.from_version - 1]
         moved = con.execute(
             "update delta_log_tables set latest_version = ?, status = 'landed', landed_at = current_timestamp "
-            "where table_name = ? and ((? = 'full' and status = 'landing') "
-            "or (? = 'catch_up' and status in ('landed', 'migrated', 'file_based') and latest_version = ?)) "
-            "returning table_name",
-            [run.to_version, table_name, run.mode, run.mode, run.from_version - 1],
+            f"where table_name = ? and {started_from} returning table_name",
+            [run.to_version, table_name, *params],
         ).fetchall()
         if not moved:
             raise Delta2SqlError(f"{table_name}: the table changed while run {run.run_id[:8]} was landing "
@@ -298,9 +296,13 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
     run = None if options.full_refresh else _open_run(con, table_name)
     batches, skip, mode = [], 0, None
     if run is not None:
-        why_not = _why_not_resumable(con, run, state, root)
+        why_not = _why_not_resumable(run, state)
         if why_not is None:
-            segment = _segment_of(run, root)
+            try:
+                segment = _segment_of(run, root)
+            except DeltaLogError as exc:  # e.g. its checkpoint was cleaned up since
+                why_not = str(exc)
+        if why_not is None:
             batches = plan_batches(segment, run.batch_size, run.checkpoint_batch_rows,
                                    run.from_version - 1 if run.mode == "catch_up" else None)
             committed = _committed_batches(con, run.run_id)

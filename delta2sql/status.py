@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from delta2sql.catalog import Catalog
+from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
 from delta2sql.log_listing import plan_segment
@@ -38,18 +39,12 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
 
 def _quick_drift(root: Path, compared_version: int, landed: list[tuple[str, int]]) -> tuple[int | None, str]:
     """(new versions in the log since `compared_version`, a one-line drift summary)."""
-    log_dir = root / "_delta_log"
-    gone = resized = 0
-    for log_file, size in landed:
-        try:
-            resized += (log_dir / log_file).stat().st_size != size
-        except FileNotFoundError:
-            gone += 1
+    resized, gone = resized_or_gone(root / "_delta_log", landed)
     try:
         behind = plan_segment(root).latest_version - compared_version
     except Delta2SqlError as exc:
         return None, f"log unreadable: {exc}"
     findings = [f"{behind} versions behind"] if behind else []
-    findings += [f"{resized} landed log files resized"] if resized else []
-    findings += [f"{gone} landed log files gone"] if gone else []
+    findings += [f"{len(resized)} landed log files resized"] if resized else []
+    findings += [f"{len(gone)} landed log files gone"] if gone else []
     return behind, "; ".join(findings) or "none"

@@ -26,6 +26,7 @@ from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import LogReader, land_batch
 from delta2sql.log_listing import LogFile, LogSegment
+from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.progress import Reporter
 
 
@@ -99,8 +100,6 @@ class CatalogWriter:
 
     def refresh(self, reporter: Reporter | None = None) -> None:
         """Build the catalog tables up to the latest committed version (incremental)."""
-        from delta2sql.migrate import TableSpec, migrate_tables
-
         with self.catalog.connect() as con:
             (uri,) = con.execute("select table_uri from delta_log_tables where table_name = ?",
                                  [self.table_name]).fetchone()

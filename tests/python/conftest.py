@@ -86,6 +86,23 @@ def drop_postgres_schemas():
                 con.execute(f'drop schema if exists "{schema}{suffix}" cascade')
 
 
+def cli_options(catalog: Catalog) -> tuple[list[str], dict[str, str]]:
+    """The CLI options, and extra environment, that reach `catalog` (a file, or this run's schema)."""
+    if catalog.target == "postgres":
+        return ["--target", "postgres"], dict(catalog.extra_env)
+    return ["--target", catalog.target, "--catalog", str(catalog.path)], {}
+
+
+def invoke_cli(catalog: Catalog, *args: str):
+    """`delta2sql <args> --json` on `catalog`, in-process."""
+    from click.testing import CliRunner
+
+    from delta2sql.cli import main
+
+    options, env = cli_options(catalog)
+    return CliRunner(env=env).invoke(main, [*args, *options, "--json"])
+
+
 @pytest.fixture(params=ENGINES)
 def catalog(request, tmp_path) -> Catalog:
     return make_catalog(request.param, tmp_path, "t" + uuid.uuid4().hex[:6])

@@ -7,22 +7,13 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from click.testing import CliRunner
+from conftest import invoke_cli
 from deltalake import DeltaTable, write_deltalake
-
-from delta2sql.cli import main
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
 
-def cli(catalog, *args):
-    """The CLI on `catalog` (a file, or a PostgreSQL schema of this test run)."""
-    if catalog.target == "postgres":
-        return CliRunner(env=catalog.extra_env).invoke(main, [*args, "--target", "postgres", "--json"])
-    return CliRunner().invoke(main, [*args, "--target", catalog.target, "--catalog", str(catalog.path), "--json"])
-
-
 def drift(table_name: str, catalog) -> tuple[int, list[str]]:
-    result = cli(catalog, "drift", table_name)
+    result = invoke_cli(catalog, "drift", table_name)
     kinds = [e["finding"] for e in map(json.loads, result.output.splitlines()) if e.get("event") == "drift"]
     return result.exit_code, kinds
 
@@ -30,7 +21,7 @@ def drift(table_name: str, catalog) -> tuple[int, list[str]]:
 def migrated(tmp_path, catalog, fixture: str):
     table = tmp_path / "t"
     DELTALAKE_FIXTURES[fixture](table)
-    assert cli(catalog, "migrate", str(table)).exit_code == 0
+    assert invoke_cli(catalog, "migrate", str(table)).exit_code == 0
     return table, catalog
 
 

@@ -8,15 +8,10 @@ import json
 
 import yaml
 from click.testing import CliRunner
+from conftest import invoke_cli
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
 from delta2sql.cli import main
-
-
-def cli(catalog, *args):
-    if catalog.target == "postgres":
-        return CliRunner(env=catalog.extra_env).invoke(main, [*args, "--target", "postgres", "--json"])
-    return CliRunner().invoke(main, [*args, "--target", catalog.target, "--catalog", str(catalog.path), "--json"])
 
 
 def events(output: str, kind: str) -> list[dict]:
@@ -34,7 +29,7 @@ def test_manifest_in_parallel_survives_a_broken_table(tmp_path, catalog):
         {"path": "lake/orders"}, {"path": str(lake / "sales"), "name": "sales_eu"}, {"path": "lake/broken"},
     ]}))
 
-    result = cli(catalog, "migrate", "--manifest", str(manifest), "--parallel", "2")
+    result = invoke_cli(catalog, "migrate", "--manifest", str(manifest), "--parallel", "2")
     assert result.exit_code == 1, result.output
     finished = {e["name"]: e for e in events(result.output, "migration_finished")}
     assert {n: e["status"] for n, e in finished.items()} == {"orders": "migrated", "sales_eu": "migrated", "broken": "failed"}
@@ -42,11 +37,11 @@ def test_manifest_in_parallel_survives_a_broken_table(tmp_path, catalog):
     [summary] = events(result.output, "fleet_finished")
     assert (summary["tables"], summary["migrated"], summary["failed"]) == (3, 2, 1)
 
-    status = {e["table_name"]: e for e in events(cli(catalog, "status").output, "table_status")}
+    status = {e["table_name"]: e for e in events(invoke_cli(catalog, "status").output, "table_status")}
     assert {n: s["status"] for n, s in status.items()} == {"orders": "migrated", "sales_eu": "migrated", "broken": "landing"}
     assert status["broken"]["run_status"] == "failed"
 
-    validation = cli(catalog, "validate", "orders", "sales_eu")
+    validation = invoke_cli(catalog, "validate", "orders", "sales_eu")
     assert validation.exit_code == 0, validation.output
     assert {e["table_name"] for e in events(validation.output, "check")} == {"orders", "sales_eu"}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import RecordingReporter, make_catalog
+from conftest import RecordingReporter, cli_options, make_catalog
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
 from delta2sql import runs
@@ -29,10 +29,8 @@ DELTA2SQL = str(Path(sys.executable).parent / "delta2sql")
 
 
 def cli_access(catalog) -> tuple[list[str], dict]:
-    """The CLI options and environment that reach `catalog`."""
-    if catalog.target == "postgres":
-        return ["--target", "postgres"], {**os.environ, **catalog.extra_env}
-    return ["--target", catalog.target, "--catalog", str(catalog.path)], dict(os.environ)
+    options, env = cli_options(catalog)
+    return options, {**os.environ, **env}
 
 
 def migrate_until(table: Path, catalog, stop_after: str, count: int) -> int:
