@@ -2,8 +2,8 @@
 
 - delta-rs (`deltalake`) snapshots at the latest and sampled earlier versions;
 - the log files' bytes re-read now (sha256 with hashlib, not DuckDB);
-- checkpoint rows re-read with pyarrow and hashed canonically, next to the same canonical hash of
-  what the catalog stored for each row;
+- checkpoint rows re-read with pyarrow and hashed as typed values, next to the hash of what the
+  catalog stored for each row, read back into the same type;
 - `.crc` files and `_last_checkpoint`, as their writers recorded them.
 
 Each lands in a `reference_*` table of the catalog; dbt tests (tests/dbt/) do the comparing.
@@ -20,42 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import deltalake
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from delta2sql.catalog import CatalogConnection
 from delta2sql.extract import load_sql
 
-def canonical_json(value) -> str:
-    """Sorted keys, no nulls, compact: one text per action whatever reader produced it.
-
-    Typed values (Parquet checkpoints read by pyarrow) are rendered as DuckDB's to_json renders
-    them when it rebuilds a checkpoint row, so both sides of the comparison meet in one form.
-    """
-    return json.dumps(_normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _normalize(value):
-    if isinstance(value, dict):
-        return {k: _normalize(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_normalize(v) for v in value]
-    if isinstance(value, dt.datetime):
-        text = value.strftime("%Y-%m-%d %H:%M:%S")
-        if value.microsecond:
-            text += f".{value.microsecond:06d}".rstrip("0")
-        offset = value.utcoffset()
-        return text if offset is None else text + ("+00" if not offset else value.strftime("%z")[:3])
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    return value
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
+SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
 
 def partition_value_text(value) -> str | None:
     """Render a delta-rs typed partition value the way the protocol serializes it."""
@@ -80,13 +52,13 @@ def sample_versions(start: int, latest: int, count: int) -> list[int]:
     return sorted({latest, start, *(round(start + i * step) for i in range(1, count - 1))})
 
 
-def _delta_rs_snapshot(table_uri: str, version: int) -> tuple[list[dict], bool, str | None]:
-    """Live files per delta-rs at `version`: (rows, deleted rows resolved?, why not).
+def _delta_rs_snapshot(table_uri: str, version: int) -> tuple[pa.Table, bool, str | None]:
+    """Live files per delta-rs at `version`: (files, deleted rows resolved?, why not).
 
     Paths are as delta-rs returns them (as written in the log)."""
     with _delta_rs_safe_path(Path(table_uri)) as path:
         table = deltalake.DeltaTable(str(path), version=version)
-        return _snapshot_rows(table)
+        return _snapshot_files(table)
 
 
 @contextmanager
@@ -105,9 +77,12 @@ def _delta_rs_safe_path(root: Path):
         yield view
 
 
-def _snapshot_rows(table: deltalake.DeltaTable) -> tuple[list[dict], bool, str | None]:
+def _snapshot_files(table: deltalake.DeltaTable) -> tuple[pa.Table, bool, str | None]:
+    """delta-rs's live files as columns (path, size_bytes, partition_values, num_records, deleted_rows).
+
+    Columnar, because a snapshot has millions of files: only the partition tuples go through
+    Python, each distinct tuple rendered once."""
     adds = pa.table(table.get_add_actions(flatten=True))
-    partition_columns = [c for c in adds.column_names if c.startswith("partition.")]
     dv_cardinality: dict[str, int] | None = None
     dv_error = None
     if table.protocol().reader_features and "deletionVectors" in table.protocol().reader_features:
@@ -119,27 +94,40 @@ def _snapshot_rows(table: deltalake.DeltaTable) -> tuple[list[dict], bool, str |
             }
         except Exception as exc:  # delta-rs needs the DV files themselves; hand-written logs lack them
             dv_error = f"delta-rs could not resolve deletion vectors: {exc}"
-    physical = _physical_names(table)
-    rows = []
-    for record in adds.to_pylist():
-        partitions = {
-            physical.get(c.removeprefix("partition."), c.removeprefix("partition.")): partition_value_text(record[c])
-            for c in partition_columns
-        }
-        rows.append(
-            {
-                "path": record["path"],
-                "size_bytes": record["size_bytes"],
-                "partition_values": json.dumps(dict(sorted(partitions.items())), separators=(",", ":"), ensure_ascii=False),
-                "num_records": record.get("num_records"),
-                "deleted_rows": None,
-            }
-        )
+    paths = adds.column("path")
+    deleted_rows = None
     if dv_cardinality is not None:
         by_suffix = {uri.rsplit("/", 1)[-1]: n for uri, n in dv_cardinality.items()}
-        for row in rows:
-            row["deleted_rows"] = by_suffix.get(row["path"].rsplit("/", 1)[-1], 0)
-    return rows, dv_cardinality is not None, dv_error
+        deleted_rows = [by_suffix.get(p.rsplit("/", 1)[-1], 0) for p in paths.to_pylist()]
+    files = pa.table({
+        "path": paths,
+        "size_bytes": adds.column("size_bytes"),
+        "partition_values": pa.array(_partition_texts(table, adds), pa.string()),
+        "num_records": adds.column("num_records") if "num_records" in adds.column_names else pa.nulls(adds.num_rows, pa.int64()),
+        "deleted_rows": pa.array(deleted_rows if deleted_rows is not None else [None] * adds.num_rows, pa.int64()),
+    })
+    return files, dv_cardinality is not None, dv_error
+
+
+def _partition_texts(table: deltalake.DeltaTable, adds: pa.Table) -> list[str]:
+    """Each file's partition values as the catalog stores them: JSON, physical names, sorted keys."""
+    physical = _physical_names(table)
+    columns = sorted(
+        (physical.get(c.removeprefix("partition."), c.removeprefix("partition.")), c)
+        for c in adds.column_names if c.startswith("partition.")
+    )
+    if not columns:
+        return ["{}"] * adds.num_rows
+    keys = [key for key, _ in columns]
+    rendered: dict[tuple, str] = {}
+    texts = []
+    for values in zip(*(adds.column(c).to_pylist() for _, c in columns)):
+        text = rendered.get(values)
+        if text is None:
+            text = rendered[values] = json.dumps(
+                {k: partition_value_text(v) for k, v in zip(keys, values)}, separators=(",", ":"), ensure_ascii=False)
+        texts.append(text)
+    return texts
 
 
 def _physical_names(table: deltalake.DeltaTable) -> dict[str, str]:
@@ -155,21 +143,25 @@ def _physical_names(table: deltalake.DeltaTable) -> dict[str, str]:
 
 def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: str, versions: list[int]) -> list[str]:
     """Capture delta-rs snapshots; returns errors (e.g. features delta-rs cannot read)."""
-    files, snapshots, errors = [], [], []
+    snapshots, errors = [], []
+    _replace(con, "reference_snapshot_files", table_name, [])
     for version in versions:
         try:
-            rows, has_deleted_rows, dv_error = _delta_rs_snapshot(table_uri, version)
+            files, has_deleted_rows, dv_error = _delta_rs_snapshot(table_uri, version)
         except Exception as exc:
             message = str(exc).splitlines()[0][:300]
             snapshots.append({"table_name": table_name, "version": version, "num_files": None,
                               "has_deleted_rows": False, "reader_error": message})
             errors.append(f"delta-rs cannot read version {version}: {message}")
             continue
-        snapshots.append({"table_name": table_name, "version": version, "num_files": len(rows),
+        snapshots.append({"table_name": table_name, "version": version, "num_files": files.num_rows,
                           "has_deleted_rows": has_deleted_rows, "reader_error": dv_error})
-        files += [{"table_name": table_name, "version": version, **r} for r in rows]
+        files = files.add_column(0, "table_name", pa.array([table_name] * files.num_rows, pa.string()))
+        files = files.add_column(1, "version", pa.array([version] * files.num_rows, pa.int64()))
+        schema = _SCHEMAS["reference_snapshot_files"]
+        for batch in files.select(schema.names).to_batches(max_chunksize=SNAPSHOT_LOAD_ROWS):
+            con.load_arrow("reference_snapshot_files", pa.Table.from_batches([batch]).cast(schema))
     _replace(con, "reference_snapshots", table_name, snapshots)
-    _replace(con, "reference_snapshot_files", table_name, files)
     return errors
 
 
@@ -215,10 +207,15 @@ def load_log_file_reference(con, table_name: str, log_dir: Path, batch_rows: int
 
 
 def load_checkpoint_reference(con: CatalogConnection, table_name: str, log_dir: Path, batch_rows: int = 100_000) -> None:
-    """Canonical per-action hashes of every Parquet checkpoint row: pyarrow's view and the catalog's.
+    """Per-action hashes of every Parquet checkpoint row: pyarrow's read, and the catalog's action_json.
 
-    Both sides are read in batches of rows (a range of line numbers at a time), so memory is
-    bounded by the batch, not by the checkpoint.
+    Both sides are compared as typed values, not as text: the stored JSON is parsed back into the
+    type pyarrow reads the row's action column as (the file's own schema), and each side is hashed
+    as `<action>:<to_json of that value>` by an in-memory DuckDB. A value the extractor read,
+    rebuilt or stored wrongly, a row moved or lost, gives a different hash; so does a number or
+    timestamp that JSON rendering rounded, because it parses back to a different value. Fields the
+    file lacks are not compared: in the catalog they are the checkpoint template's NULLs.
+    Both sides are read in batches of rows, so memory is bounded by the batch, not the checkpoint.
     """
     _replace(con, "reference_checkpoint_actions", table_name, [])
     parquet_files = [
@@ -228,26 +225,70 @@ def load_checkpoint_reference(con: CatalogConnection, table_name: str, log_dir: 
             [table_name],
         ).fetchall()
     ]
-    for log_file in parquet_files:
-        first = 1
-        for batch in pq.ParquetFile(log_dir / log_file).iter_batches(batch_size=batch_rows):
-            last = first + batch.num_rows - 1
-            stored = dict(con.execute(
-                "select line_number, action_json from delta_log_actions "
-                "where table_name = ? and log_file = ? and line_number between ? and ?",
-                [table_name, log_file, first, last],
-            ).fetchall())
-            rows = []
-            for line_number, record in enumerate(batch.to_pylist(maps_as_pydicts="strict"), start=first):
-                actions = {k: v for k, v in record.items() if v is not None}
-                stored_json = stored.get(line_number)
-                rows.append({
-                    "table_name": table_name, "log_file": log_file, "line_number": line_number,
-                    "parquet_sha256": sha256_hex(canonical_json(actions)) if actions else None,
-                    "catalog_sha256": sha256_hex(canonical_json(json.loads(stored_json))) if stored_json else None,
-                })
-            _append(con, "reference_checkpoint_actions", rows)
-            first = last + 1
+    hasher = duckdb.connect()
+    hasher.execute("set TimeZone = 'UTC'")  # as the extractor renders timestamps
+    try:
+        for log_file in parquet_files:
+            parquet = pq.ParquetFile(log_dir / log_file)
+            first = 1
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                last = first + batch.num_rows - 1
+                stored = con.execute(
+                    "select line_number, action_json from delta_log_actions "
+                    "where table_name = ? and log_file = ? and line_number between ? and ?",
+                    [table_name, log_file, first, last],
+                ).fetchall()
+                parquet_rows = pa.Table.from_batches([batch]).append_column(
+                    "__line_number", pa.array(range(first, last + 1), pa.int64()))
+                catalog_rows = pa.table({"line_number": pa.array([r[0] for r in stored], pa.int64()),
+                                         "action_json": pa.array([r[1] for r in stored], pa.string())})
+                hashes = _checkpoint_row_hashes(hasher, parquet_rows, catalog_rows, batch.schema.names)
+                con.load_arrow("reference_checkpoint_actions", pa.table({
+                    "table_name": pa.array([table_name] * hashes.num_rows, pa.string()),
+                    "log_file": pa.array([log_file] * hashes.num_rows, pa.string()),
+                    **{name: hashes.column(name) for name in ("line_number", "parquet_sha256", "catalog_sha256")},
+                }, schema=_SCHEMAS["reference_checkpoint_actions"]))
+                first = last + 1
+    finally:
+        hasher.close()
+
+
+def _checkpoint_row_hashes(hasher, parquet_rows: pa.Table, catalog_rows: pa.Table, actions: list[str]) -> pa.Table:
+    """line_number, parquet_sha256 (null for an all-null row), catalog_sha256, for one batch."""
+    hasher.register("parquet_rows", parquet_rows)
+    hasher.register("catalog_rows", catalog_rows)
+    types = dict(hasher.execute("select column_name, column_type from (describe parquet_rows)").fetchall())
+    parquet_hash = " ".join(
+        f"when {_quoted(a)} is not null then sha256({_literal(a + ':')} || to_json({_quoted(a)}))" for a in actions)
+    # the stored JSON parsed once, each action's object into the type the Parquet column has
+    catalog_type = _literal(json.dumps({a: types[a] for a in actions}))
+    catalog_hash = " ".join(
+        f"when parsed.{_quoted(a)} is not null then sha256({_literal(a + ':')} || to_json(parsed.{_quoted(a)}))"
+        for a in actions)
+    try:
+        return hasher.sql(f"""
+            select
+                coalesce(parquet_side.line_number, catalog_side.line_number) as line_number,
+                parquet_side.hash as parquet_sha256,
+                catalog_side.hash as catalog_sha256
+            from (select __line_number as line_number, case {parquet_hash} end as hash from parquet_rows) as parquet_side
+            full outer join (
+                select line_number, case {catalog_hash} end as hash
+                from (select line_number, from_json(action_json, {catalog_type}) as parsed from catalog_rows)
+            ) as catalog_side
+                using (line_number)
+        """).to_arrow_table()
+    finally:
+        hasher.unregister("parquet_rows")
+        hasher.unregister("catalog_rows")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Path, start: int, latest: int) -> None:

@@ -38,8 +38,8 @@ create table if not exists reference_checkpoint_actions (
     table_name        varchar not null,
     log_file          varchar not null,
     line_number       bigint  not null,
-    parquet_sha256    varchar,          -- canonical action hash, from pyarrow's read of the Parquet
-    catalog_sha256    varchar           -- the same canonical hash of the catalog's action_json
+    parquet_sha256    varchar,          -- sha256 of '<action>:' || the typed action, as pyarrow reads the Parquet
+    catalog_sha256    varchar           -- the same, of the catalog's action_json read back into that type
 );
 
 create table if not exists reference_version_checksums (

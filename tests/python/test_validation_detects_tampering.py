@@ -60,6 +60,18 @@ def test_lost_checkpoint_row_is_detected(migrated):
     assert {"assert_checkpoint_actions_match_parquet", "assert_snapshot_matches_delta_rs"} <= failing_checks(catalog)
 
 
+def test_altered_checkpoint_action_is_detected(migrated):
+    """Only the stored action text changes (the typed columns stay right), so only the
+    checkpoint comparison, which reads that text back, can see it."""
+    _, catalog = migrated
+    tamper_catalog(catalog, """
+        update delta_log_actions set action_json = replace(action_json, '"size":', '"size":9')
+        where source = 'checkpoint' and action_type = 'add'
+            and line_number = (select max(line_number) from delta_log_actions where source = 'checkpoint' and action_type = 'add')
+    """)
+    assert failing_checks(catalog) == {"assert_checkpoint_actions_match_parquet"}
+
+
 def test_wrong_file_size_is_detected(migrated):
     _, catalog = migrated
     tamper_catalog(catalog, """

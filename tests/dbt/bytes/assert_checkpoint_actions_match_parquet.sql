@@ -1,7 +1,7 @@
 {{ config(tags=['bytes']) }}
 -- Every row of every Parquet checkpoint file (parts and sidecars) is in the catalog, action by
--- action: the canonical hash of pyarrow's read of the row equals the canonical hash of the
--- catalog's action_json, and no row is missing or extra.
+-- action: the hash of pyarrow's read of the row equals the hash of the catalog's action_json read
+-- back into the same type (delta2sql/reference.py), and no row is missing or extra.
 
 with checkpoint_actions as (
     select * from {{ ref('base_delta_log__published_actions') }}
