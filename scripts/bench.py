@@ -78,7 +78,8 @@ def run_case(kind: str, scale: float, workdir: Path, postgres: bool) -> dict:
         finally:
             subprocess.run(["psql", "-q", "-c", f"drop schema if exists {schema} cascade",
                             "-c", f"drop schema if exists {schema}_dbt_test__audit cascade"], check=False,
-                           env={**os.environ, "PGHOST": os.environ.get("PGHOST", "127.0.0.1"),
+                           env={**os.environ, "PGOPTIONS": "--client-min-messages=warning",
+                                "PGHOST": os.environ.get("PGHOST", "127.0.0.1"),
                                 "PGUSER": os.environ.get("PGUSER", "postgres"),
                                 "PGDATABASE": os.environ.get("PGDATABASE", "postgres")})
     result["validate"] = measure([str(BIN / "delta2sql"), "validate", "--catalog", str(catalog), "--versions", "1", "--json"])
