@@ -71,7 +71,7 @@ def land_batch(
                 )
             rows_sql, params = load_sql("parse_commit_lines.sql"), {}
         # One pass from the files to the landing table: the typed rows are never materialized
-        # (measured: a temp table of them cost 1 s per 0.5M checkpoint rows).
+        # (0.5M checkpoint rows: 2.6 s through a temp table of them, 1.7-2.1 s without).
         inserted = con.execute(
             f"insert into delta_log_actions with raw_log_rows as ({rows_sql}\n) select * from ({load_sql('parse_actions.sql')}\n)",
             {**params, "table_name": table_name, "source": batch.source},

@@ -29,6 +29,7 @@ from delta2sql.extract import load_sql
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
 
+
 def partition_value_text(value) -> str | None:
     """Render a delta-rs typed partition value the way the protocol serializes it."""
     if value is None or isinstance(value, str):
