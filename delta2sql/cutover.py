@@ -26,7 +26,7 @@ from delta2sql.drift import detect_drift
 from delta2sql.errors import Delta2SqlError, ValidationFailed
 from delta2sql.progress import Reporter
 from delta2sql.reference import REFERENCE_TABLES, create_reference_tables
-from delta2sql.runs import clear_table
+from delta2sql.runs import clear_table, open_run
 from delta2sql.validate import validate_tables
 from delta2sql.writer import CatalogWriter
 
@@ -52,9 +52,8 @@ def _state(con: CatalogConnection, table_name: str) -> tuple:
 def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> CutoverResult:
     with catalog.connect() as con:
         status, latest, built, _, _ = _state(con, table_name)
-        open_runs = con.execute("select count(*) from migration_runs where table_name = ? "
-                                "and status in ('running', 'failed') and landed_at is null", [table_name]).fetchone()[0]
-    if open_runs:
+        unfinished = open_run(con, table_name)
+    if unfinished is not None:
         raise Delta2SqlError(f"{table_name}: a migration run is unfinished; finish it with `delta2sql migrate` first")
     if status != "migrated" or built != latest:
         raise Delta2SqlError(f"{table_name}: only a migrated table can be finalized (status {status}); "

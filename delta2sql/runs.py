@@ -82,7 +82,7 @@ def _table_state(con: CatalogConnection, table_name: str) -> dict | None:
     return None if row is None else dict(zip([d[0] for d in cursor.description], row))
 
 
-def _open_run(con: CatalogConnection, table_name: str) -> _Run | None:
+def open_run(con: CatalogConnection, table_name: str) -> _Run | None:
     """The table's newest run if it stopped before publishing (killed, or failed while landing)."""
     row = con.execute(
         """
@@ -257,7 +257,8 @@ def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: 
         if run.mode == "full":
             started_from, params = "status = 'landing'", []
         else:
-            started_from, params = "status in ('landed', 'migrated', 'file_based') and latest_version = ?", [run.from_version - 1]
+            statuses = ", ".join("?" for _ in CATCH_UP_STATUSES)
+            started_from, params = f"status in ({statuses}) and latest_version = ?", [*CATCH_UP_STATUSES, run.from_version - 1]
         moved = con.execute(
             "update delta_log_tables set latest_version = ?, status = 'landed', landed_at = current_timestamp "
             f"where table_name = ? and {started_from} returning table_name",
@@ -293,7 +294,7 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
         reporter.event("table_finalized", table=table_name, message=f"{table_name}: finalized; its _delta_log is not "
                        "read (writers commit to the catalog); building the catalog tables only")
         return LandingResult(None, "finalized", state["replay_start_version"], state["latest_version"])
-    run = None if options.full_refresh else _open_run(con, table_name)
+    run = None if options.full_refresh else open_run(con, table_name)
     batches, skip, mode = [], 0, None
     if run is not None:
         why_not = _why_not_resumable(run, state)

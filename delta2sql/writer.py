@@ -82,10 +82,7 @@ class CatalogWriter:
                            Batch(1, (log_file,), "commit", "catalog_commit", version, version))
                 reader.ship()
                 con.commit()
-            except VersionConflict:
-                con.rollback()
-                raise
-            except Delta2SqlError:
+            except Delta2SqlError:  # VersionConflict included
                 con.rollback()
                 raise
             except Exception as exc:

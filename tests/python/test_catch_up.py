@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from conftest import RecordingReporter, make_catalog
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
@@ -52,13 +53,20 @@ def test_catch_up_reads_only_new_versions_and_keeps_old_rows(tmp_path, catalog):
     assert (outcome.status, outcome.mode, outcome.files) == ("migrated", "up_to_date", 0)
 
 
-def test_catch_up_refuses_a_log_changed_since_landing(tmp_path):
-    """A rewritten old commit would make an appended catalog wrong: refuse, keep the rows."""
+@pytest.fixture
+def migrated_appends(tmp_path):
+    """The `appends` table (versions 0..3), migrated into a DuckDB catalog."""
     table = tmp_path / "t"
     DELTALAKE_FIXTURES["appends"](table)
-    catalog = make_catalog("duckdb", tmp_path, "changed")
+    catalog = make_catalog("duckdb", tmp_path, "appends")
     [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter())
     assert outcome.status == "migrated", outcome.error
+    return table, catalog
+
+
+def test_catch_up_refuses_a_log_changed_since_landing(migrated_appends):
+    """A rewritten old commit would make an appended catalog wrong: refuse, keep the rows."""
+    table, catalog = migrated_appends
     commit = table / "_delta_log" / f"{1:020d}.json"
     commit.write_bytes(commit.read_bytes() + b"\n")
     [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter())
@@ -67,12 +75,8 @@ def test_catch_up_refuses_a_log_changed_since_landing(tmp_path):
         assert con.execute("select status, latest_version from delta_log_tables").fetchall() == [("migrated", 3)]
 
 
-def test_a_log_that_lost_its_newest_commits_is_refused(tmp_path):
-    table = tmp_path / "t"
-    DELTALAKE_FIXTURES["appends"](table)
-    catalog = make_catalog("duckdb", tmp_path, "shrunk")
-    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter())
-    assert outcome.status == "migrated", outcome.error
+def test_a_log_that_lost_its_newest_commits_is_refused(migrated_appends):
+    table, catalog = migrated_appends
     (table / "_delta_log" / f"{3:020d}.json").unlink()
     [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter())
     assert outcome.status == "failed" and "ends at version 2, before the catalog's version 3" in outcome.error
