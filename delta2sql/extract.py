@@ -23,6 +23,7 @@ from delta2sql.errors import DeltaLogError, UnsupportedTableError
 from delta2sql.log_listing import LogSegment
 
 SHIP_ROWS = 100_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Arrow and CSV buffers
+WAL_CHECKPOINT_THRESHOLD = "1GB"  # see LogReader
 MEMORY_LIMIT = "640MB"  # DuckDB's share of the 1 GB peak-RSS budget (Python and dbt take the rest)
 
 
@@ -214,6 +215,12 @@ class LogReader:
         # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
         self.con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
         self.con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
+        if self.con is catalog.raw:
+            # Each batch commits; by default DuckDB also checkpoints the database file whenever its
+            # WAL passes 16 MB, i.e. after nearly every batch. One checkpoint when the landing
+            # connection closes instead: long ×1 landed in 9.3 s instead of 13.7 s, wide ×1 in
+            # 8.3 s instead of 9.7 s. Commits stay durable (the WAL is synced at every commit).
+            self.con.execute(f"set checkpoint_threshold = '{WAL_CHECKPOINT_THRESHOLD}'")
 
     def ship(self) -> None:
         if self.con is self.catalog.raw:
