@@ -109,12 +109,17 @@ def migrate_tables(
     # a failed test whose stored failures name tables blames those tables; anything else
     # (model errors, skipped nodes, failed unit tests) blames every table of this build
     errors = [n for n in broken if n["status"] != "fail" or not n.get("relation_name")]
+    skipped = [n for n in errors if n["status"] == "skipped"]  # downstream of a failure: counted, not detailed
+    skipped_models = list(dict.fromkeys(n["unique_id"].split(".")[2] for n in skipped))  # a model's unit tests share its name
+    skipped_names = ", ".join(skipped_models[:3]) + (", ..." if len(skipped_models) > 3 else "")
     with catalog.connect() as con:
         failing = failing_tables(con, [n for n in broken if n["status"] == "fail" and n.get("relation_name")])
         for outcome in landed:
             outcome.seconds += build_seconds
-            problems = [f"dbt {n['unique_id']} {n['status']}: {n.get('message')}" for n in errors]
-            problems += [f"structure test {test} failed" for test in failing.get(outcome.name, []) + failing.get(ALL_TABLES, [])]
+            problems = [f"structure test {test} failed" for test in failing.get(outcome.name, []) + failing.get(ALL_TABLES, [])]
+            problems += [f"dbt {n['unique_id']} {n['status']}: {n.get('message')}" for n in errors if n["status"] != "skipped"]
+            if skipped:
+                problems.append(f"{len(skipped)} dbt nodes skipped after that ({skipped_names})")
             if problems:
                 outcome.status, outcome.error = "failed", "; ".join(problems)
                 con.execute("update migration_runs set status = 'failed', error = ?, finished_at = current_timestamp "

@@ -27,10 +27,11 @@ def failing_tables(con: CatalogConnection, failed_tests: list[dict]) -> dict[str
         relation = node.get("relation_name")
         if not relation:
             continue
+        name = node["unique_id"].split(".")[2]  # test.<project>.<name>[.<hash>]
         columns = [d[0] for d in con.execute(f"select * from {relation} limit 0").description]
         if "table_name" not in columns:  # a test not written in the validation shape: blame every table
-            by_table.setdefault(ALL_TABLES, []).append(node["unique_id"].split(".")[-1])
+            by_table.setdefault(ALL_TABLES, []).append(name)
             continue
         for (table_name,) in con.execute(f"select distinct table_name from {relation}").fetchall():
-            by_table.setdefault(table_name, []).append(node["unique_id"].split(".")[-1])
+            by_table.setdefault(table_name, []).append(name)
     return by_table
