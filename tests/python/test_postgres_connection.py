@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import psycopg
+import pyarrow as pa
+import pytest
 from click.testing import CliRunner
-from conftest import RUN_ID, postgres_settings, require_postgres
+from conftest import RUN_ID, make_catalog, postgres_settings, require_postgres
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
 from delta2sql.cli import main
@@ -44,3 +46,22 @@ def test_missing_privilege_is_a_clear_error(tmp_path, monkeypatch):
     finally:
         with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"], autocommit=True) as con:
             con.execute(f'drop role if exists "{role}"')
+
+
+def test_bulk_load_streams_every_batch_and_surfaces_a_failed_copy(tmp_path):
+    """load_arrow_batches writes the next CSV while the server copies this one: every row of
+    every batch arrives once, and a COPY the server refuses raises at once (the writer thread
+    is stopped and drained, never left blocked on its queue)."""
+    require_postgres()
+    catalog = make_catalog("postgres", tmp_path, "bulk")
+    batches = [pa.record_batch({"id": list(range(start, start + 1000)), "note": [f"'q\"uote,{start}\n"] * 1000})
+               for start in range(0, 5000, 1000)]
+    with catalog.connect() as con:
+        con.execute("create table bulk_rows (id bigint primary key, note varchar)")
+        con.load_arrow_batches("bulk_rows", iter(batches))
+        assert con.execute("select count(*), count(distinct id), min(note) from bulk_rows").fetchone() == \
+            (5000, 5000, "'q\"uote,0\n")
+        with pytest.raises(psycopg.errors.UniqueViolation):  # batch 3 repeats ids already loaded
+            con.load_arrow_batches("bulk_rows", iter([batches[0][:0], pa.record_batch(
+                {"id": [9_000, 9_001], "note": ["a", "b"]}), batches[2], batches[3], batches[4]]))
+        assert con.execute("select count(*) from bulk_rows").fetchone()[0] == 5002  # the batch before it stayed
