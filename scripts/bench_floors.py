@@ -21,16 +21,13 @@ process includes starting Python and its own imports; "python + import duckdb" s
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-DELTA_RS_LOAD = "import sys, deltalake, pyarrow as pa; pa.table(deltalake.DeltaTable(sys.argv[1]).get_add_actions())"
+from bench import BIN, DELTA_RS_LOAD, REPO, measure
+
+PYTHONPATH = {"PYTHONPATH": str(REPO)}  # this checkout's package, whatever the venv installed
 IMPORTS = "import delta2sql.cli, delta2sql.migrate, dbt.cli.main, duckdb, pyarrow"
 DBT_START = """
 import sys
@@ -55,9 +52,7 @@ con.execute("select sum(octet_length(content)) from read_blob(?)", [sys.argv[1] 
 
 def seconds(code: str, *args: str) -> float:
     """Wall time of `python -c code args` as its own process (imports included)."""
-    started = time.perf_counter()
-    subprocess.run([PYTHON, "-c", code, *args], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    return time.perf_counter() - started
+    return measure([str(BIN / "python"), "-c", code, *args], PYTHONPATH)["seconds"]
 
 
 def main() -> None:
@@ -67,11 +62,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="delta2sql-floors-") as tmp:
         work = Path(tmp)
         for kind in ("wide", "long"):
-            subprocess.run([PYTHON, str(REPO / "scripts" / "bench_tables.py"), kind, str(args.scale), str(work / kind)],
-                           check=True)
+            subprocess.run([str(BIN / "python"), str(REPO / "scripts" / "bench_tables.py"), kind, str(args.scale),
+                            str(work / kind)], check=True)
         catalog = work / "catalog.duckdb"
-        subprocess.run([str(Path(PYTHON).parent / "delta2sql"), "migrate", str(work / "long"), "--catalog", str(catalog),
-                        "--json"], check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
+        measure([str(BIN / "delta2sql"), "migrate", str(work / "long"), "--catalog", str(catalog), "--json"], PYTHONPATH)
         seconds(DBT_START, str(catalog))  # warms dbt's partial parse for this project
         measured = {
             "delta-rs load, wide": seconds(DELTA_RS_LOAD, str(work / "wide")),
