@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
-from delta2sql.log_listing import LogFile, LogSegment, v2_sidecar_files
+from delta2sql.log_listing import LogFile, LogSegment, sidecar_files
 
 DEFAULT_BATCH_SIZE = 1000  # JSON commit files per batch: see README "Performance" for the measurement
 DEFAULT_CHECKPOINT_BATCH_ROWS = 500_000  # checkpoint rows per batch, rounded up to whole row groups
@@ -69,9 +69,7 @@ def plan_batches(
 
     checkpoint = segment.checkpoint
     if after_version is None and checkpoint:
-        files = list(checkpoint.files)
-        if checkpoint.kind == "v2":
-            files += v2_sidecar_files(checkpoint, segment.log_dir)
+        files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)]
         for f in files:
             kind = "sidecar" if f.name.startswith("_sidecars/") else "checkpoint"
             if not f.name.endswith(".parquet"):

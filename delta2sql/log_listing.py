@@ -129,8 +129,17 @@ def _incomplete_multipart_versions(entries: list[os.DirEntry], complete: dict[in
     return {v for v in seen if not any(c.kind == "multipart" for c in complete.get(v, []))}
 
 
-def v2_sidecar_files(checkpoint: Checkpoint, log_dir: Path) -> list[LogFile]:
-    """The `_sidecars/` files a V2 checkpoint references; an error names any that is missing."""
+def sidecar_files(checkpoint: Checkpoint, log_dir: Path) -> list[LogFile]:
+    """The `_sidecars/` files a V2-spec checkpoint references; an error names any that is missing.
+
+    Any single-file checkpoint may follow the V2 spec: a UUID-named one always does, and a
+    classic `N.checkpoint.parquet` does when the table has the v2Checkpoint feature (PROTOCOL.md,
+    "Allowed combinations for checkpoint spec <-> checkpoint file naming"). Its `sidecar` rows
+    then hold where the file actions are, so whatever its name, a checkpoint with `sidecar`
+    rows is followed into them; multi-part checkpoints are V1 only.
+    """
+    if checkpoint.kind == "multipart":
+        return []
     top = checkpoint.files[0]
     if top.name.endswith(".json"):
         paths = []
@@ -161,11 +170,10 @@ def _checkpoint_is_readable(checkpoint: Checkpoint) -> str | None:
                         json.loads(line)
         except Exception as exc:  # any failure to open means: not usable
             return f"{f.name} is not readable ({exc.__class__.__name__}: {str(exc)[:120]})"
-        if checkpoint.kind == "v2":
-            try:
-                v2_sidecar_files(checkpoint, f.path.parent)
-            except DeltaLogError as exc:
-                return str(exc)
+        try:
+            sidecar_files(checkpoint, f.path.parent)
+        except DeltaLogError as exc:
+            return str(exc)
     return None
 
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
 from delta2sql.extract import land_batch, load_sql
-from delta2sql.log_listing import plan_segment, v2_sidecar_files
+from delta2sql.log_listing import plan_segment, sidecar_files
 
 # dbt's share of a migration (start-up, parse, build) measured here: see README "Performance".
 DBT_SECONDS = 6.0
@@ -48,9 +48,7 @@ def make_plan(path, version: int | None = None, full_history: bool = False, batc
               checkpoint_batch_rows: int = DEFAULT_CHECKPOINT_BATCH_ROWS, sample_size: int = 50) -> MigrationPlan:
     segment = plan_segment(path, version, full_history)
     checkpoint = segment.checkpoint
-    checkpoint_files = list(checkpoint.files) if checkpoint else []
-    if checkpoint and checkpoint.kind == "v2":
-        checkpoint_files += v2_sidecar_files(checkpoint, segment.log_dir)
+    checkpoint_files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)] if checkpoint else []
     checkpoint_actions = sum(pq.read_metadata(f.path).num_rows for f in checkpoint_files if f.name.endswith(".parquet"))
     if full_history:
         reason = "--full-history: every JSON commit from version 0"

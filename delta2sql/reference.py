@@ -15,6 +15,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -293,17 +294,23 @@ def _literal(text: str) -> str:
 
 
 def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Path, start: int, latest: int) -> None:
-    """`.crc` files of replayed versions and the `_last_checkpoint` hint, as written by the writer."""
+    """`.crc` files of replayed versions and the `_last_checkpoint` hint, as written by the writer.
+
+    The directory is listed once (a log may hold 100,000 versions, few or all with a `.crc`)."""
     rows = []
-    for version in range(start, latest + 1):
-        crc = log_dir / f"{version:020d}.crc"
-        if crc.exists():
-            try:
-                data = json.loads(crc.read_text(encoding="utf-8"))
-            except ValueError:
-                continue
-            rows.append({"table_name": table_name, "version": version, "source": crc.name,
-                         "num_files": data.get("numFiles"), "size_bytes": data.get("tableSizeBytes")})
+    crc_files = sorted(
+        (int(entry.name[:20]), Path(entry.path)) for entry in os.scandir(log_dir)
+        if len(entry.name) == 24 and entry.name.endswith(".crc") and entry.name[:20].isdigit()
+    )
+    for version, crc in crc_files:
+        if not start <= version <= latest:
+            continue
+        try:
+            data = json.loads(crc.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        rows.append({"table_name": table_name, "version": version, "source": crc.name,
+                     "num_files": data.get("numFiles"), "size_bytes": data.get("tableSizeBytes")})
     hint = log_dir / "_last_checkpoint"
     if hint.exists():
         try:

@@ -21,17 +21,25 @@ def failure_rows(con: CatalogConnection, node: dict) -> list[dict]:
 
 
 def failing_tables(con: CatalogConnection, failed_tests: list[dict]) -> dict[str, list[str]]:
-    """table_name -> names of the failed tests that returned rows for it."""
+    """table_name -> what each failed test found for it: its name, and its first row's
+    expected and observed values when the test returns them."""
     by_table: dict[str, list[str]] = {}
     for node in failed_tests:
         relation = node.get("relation_name")
         if not relation:
             continue
         name = node["unique_id"].split(".")[2]  # test.<project>.<name>[.<hash>]
-        columns = [d[0] for d in con.execute(f"select * from {relation} limit 0").description]
+        cursor = con.execute(f"select * from {relation} limit 1")
+        columns = [d[0] for d in cursor.description]
+        cursor.fetchall()
         if "table_name" not in columns:  # a test not written in the validation shape: blame every table
-            by_table.setdefault(ALL_TABLES, []).append(name)
+            by_table.setdefault(ALL_TABLES, []).append(f"check {name} failed")
             continue
         for (table_name,) in con.execute(f"select distinct table_name from {relation}").fetchall():
-            by_table.setdefault(table_name, []).append(name)
+            found = ""
+            if {"expected", "observed"} <= set(columns):
+                expected, observed = con.execute(
+                    f"select expected, observed from {relation} where table_name = ? limit 1", [table_name]).fetchone()
+                found = f": {observed} (expected: {expected})"
+            by_table.setdefault(table_name, []).append(f"check {name} failed{found}")
     return by_table

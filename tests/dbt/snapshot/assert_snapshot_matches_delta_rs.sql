@@ -1,4 +1,4 @@
-{{ config(tags=['snapshot']) }}
+{{ config(tags=['snapshot', 'delta_rs']) }}
 -- At every version captured from delta-rs, the catalog's live files equal delta-rs's:
 -- same paths, sizes, partition values, record counts and (when delta-rs resolved them)
 -- deleted-row counts of deletion vectors.

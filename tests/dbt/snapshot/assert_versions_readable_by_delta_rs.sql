@@ -1,4 +1,4 @@
-{{ config(tags=['snapshot']) }}
+{{ config(tags=['snapshot', 'delta_rs']) }}
 -- Every sampled version was read by delta-rs; a version it cannot read has no reference, so
 -- the catalog's snapshot there is unproven and the check fails with delta-rs's message.
 
