@@ -80,12 +80,10 @@ def main() -> None:
               help="JSON commit files per committed batch.")
 @click.option("--checkpoint-batch-rows", type=click.IntRange(min=1), default=DEFAULT_CHECKPOINT_BATCH_ROWS,
               show_default=True, help="Checkpoint rows per committed batch (rounded up to whole row groups).")
-@click.option("--allow-unknown-actions", is_flag=True,
-              help="Keep actions this reader does not know verbatim instead of refusing the table.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
 @catalog_command
 def migrate(table_path, name, manifest, parallel, version, full_history, full_refresh, batch_size, checkpoint_batch_rows,
-            allow_unknown_actions, dry_run, catalog_path, target, as_json, debug):
+            dry_run, catalog_path, target, as_json, debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables.
 
     Run it again to resume an interrupted migration (it continues after the last committed
@@ -107,7 +105,7 @@ def migrate(table_path, name, manifest, parallel, version, full_history, full_re
         else:
             specs = [TableSpec(table_path, name or table_path.resolve().name, version, full_history)]
         options = RunOptions(full_refresh=full_refresh, batch_size=batch_size,
-                             checkpoint_batch_rows=checkpoint_batch_rows, allow_unknown_actions=allow_unknown_actions)
+                             checkpoint_batch_rows=checkpoint_batch_rows)
         outcomes = migrate_tables(specs, catalog, reporter, options, parallel)
         for outcome in outcomes:
             reporter.event("migration_finished", message=_migration_line(outcome, catalog.description), **asdict(outcome))
@@ -279,14 +277,16 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
             raise click.BadParameter(f"unknown level(s) {', '.join(sorted(unknown))}; choose from {', '.join(LEVELS)}")
         catalog = catalog_from_options(target, catalog_path)
         checks = validate_tables(catalog, reporter, list(tables) or None, chosen, num_versions)
-        failed = [c for c in checks if c.status != "pass"]
+        failed = [c for c in checks if c.failed]
+        warned = sum(c.status == "warn" for c in checks)
         if isinstance(reporter, JsonReporter):
             for check in checks:
                 reporter.event("check", **asdict(check))
         else:
             _print_checks(checks)
         reporter.event("validation_finished", checks=len(checks), failed=len(failed),
-                       message=f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+                       warned=warned, message=f"{len(checks) - len(failed) - warned} passed, {len(failed)} failed"
+                       + (f", {warned} warned" if warned else ""))
         return 1 if failed else 0
 
     _run(as_json, debug, body)
@@ -294,7 +294,7 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
 
 def _print_checks(checks) -> None:
     """One table per migrated table; expected/observed shown for what failed."""
-    style = {"pass": "green", "fail": "red", "error": "magenta"}
+    style = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
     for name in sorted({c.table_name for c in checks}):
         table = Table(title=f"validation of {name}")
         for column in ("level", "check", "status", "expected / observed"):

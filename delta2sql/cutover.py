@@ -63,7 +63,7 @@ def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
         found = "; ".join(f"{f['kind']}: {f['detail']}" for f in drift.findings)
         raise Delta2SqlError(f"{table_name}: refusing to finalize, the log drifted from the catalog ({found}); "
                              "catch up with `delta2sql migrate` (or investigate) and finalize again")
-    failed = [c for c in validate_tables(catalog, reporter, [table_name]) if c.status != "pass"]
+    failed = [c for c in validate_tables(catalog, reporter, [table_name]) if c.failed]
     if failed:
         raise ValidationFailed(f"{table_name}: refusing to finalize, validation failed: "
                                + ", ".join(sorted({c.check_name for c in failed})))
@@ -170,7 +170,7 @@ def _create_exclusively(path: Path, data: bytes) -> None:
 def _verify_with_delta_rs(catalog: Catalog, table_name: str, reporter: Reporter) -> None:
     """delta-rs must now read from the files what the catalog holds (snapshots and bytes)."""
     checks = validate_tables(catalog, reporter, [table_name], levels=("snapshot", "bytes"))
-    failed = [c for c in checks if c.status != "pass"]
+    failed = [c for c in checks if c.failed]
     if failed:
         raise ValidationFailed(f"{table_name}: after writing the catalog commits back, the files do not match the "
                                "catalog (" + ", ".join(sorted({c.check_name for c in failed})) + "); the table stays "

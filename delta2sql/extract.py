@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from delta2sql.batches import Batch
 from delta2sql.catalog import CatalogConnection
@@ -36,7 +37,6 @@ def land_batch(
     segment: LogSegment,
     table_name: str,
     batch: Batch,
-    allow_unknown_actions: bool = False,
     prior_actions: int = 0,
 ) -> tuple[int, str]:
     """Read one batch, reject bad lines, parse and append its actions in one statement.
@@ -55,20 +55,19 @@ def land_batch(
                         {"files": paths, "log_dir": log_dir})
         if files[0].name.endswith(".parquet"):
             template = _checkpoint_template(con)
-            rows_sql = load_sql("read_checkpoint_rows.sql")
+            rows_sql = load_sql("read_checkpoint_rows.sql").replace("/* unknown actions */", _unknown_action_cases(files))
             params = {"files": [template, *paths], "template": template, "log_dir": log_dir,
                       "version": batch.first_version, "row_start": row_start, "row_end": row_end}
         else:
             con.execute("create or replace temp table raw_log_lines as " + load_sql("read_commit_lines.sql"))
             if batch.source == "checkpoint":  # a V2 checkpoint's JSON top-level file
                 con.execute("update raw_log_lines set version = ?", [batch.first_version])
-            bad = con.execute(load_sql("find_bad_lines.sql"), {"allow_unknown_actions": allow_unknown_actions}).fetchall()
+            bad = con.execute(load_sql("find_bad_lines.sql")).fetchall()
             if bad:
                 log_file, line_number, problem, excerpt = bad[0]
                 raise DeltaLogError(
                     f"{segment.log_dir / log_file}: line {line_number} {problem}: {excerpt!r}"
                     + (f" (and {len(bad) - 1} more bad lines)" if len(bad) > 1 else "")
-                    + ("; rerun with --allow-unknown-actions to keep such actions verbatim" if "unknown action" in problem else "")
                 )
             rows_sql, params = load_sql("parse_commit_lines.sql"), {}
         # One pass from the files to the landing table: the typed rows are never materialized
@@ -124,6 +123,27 @@ def land_batch(
         },
     )
     return inserted, checksum
+
+
+# The action columns of a Parquet checkpoint (PROTOCOL.md, "Checkpoint Schema").
+CHECKPOINT_ACTIONS = ("add", "remove", "metaData", "protocol", "txn", "domainMetadata", "checkpointMetadata", "sidecar")
+
+
+def _unknown_action_cases(files) -> str:
+    """CASE branches that keep, as `{"<column>": {...}}`, each top-level column of the checkpoint
+    files that is no action this reader knows (a newer writer's action: kept verbatim, not lost)."""
+    columns = dict.fromkeys(name for f in files for name in pq.read_schema(f.path).names)
+    unknown = [c for c in columns if c not in CHECKPOINT_ACTIONS]
+    return "\n".join(
+        f"when {sql_identifier(c)} is not null then json_object({sql_literal(c)}, {sql_identifier(c)})" for c in unknown)
+
+
+def sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 _TEMPLATES: dict[int, str] = {}

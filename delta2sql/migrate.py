@@ -25,7 +25,7 @@ from delta2sql.extract import load_sql
 from delta2sql.progress import Reporter
 from delta2sql.reference import create_reference_tables, load_checksum_reference
 from delta2sql.runs import RunOptions, land_table
-from delta2sql.test_failures import ALL_TABLES, failing_tables
+from delta2sql.test_failures import ALL_TABLES, findings_by_table
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,13 @@ def migrate_tables(
     skipped_models = list(dict.fromkeys(n["unique_id"].split(".")[2] for n in skipped))  # a model's unit tests share its name
     skipped_names = ", ".join(skipped_models[:3]) + (", ..." if len(skipped_models) > 3 else "")
     with catalog.connect() as con:
-        failing = failing_tables(con, [n for n in broken if n["status"] == "fail" and n.get("relation_name")])
+        failing = findings_by_table(con, [n for n in broken if n["status"] == "fail" and n.get("relation_name")])
+        warned = findings_by_table(con, [n for n in build.run_results if n["status"] == "warn"])
         for outcome in landed:
             outcome.seconds += build_seconds
+            for warning in warned.get(outcome.name, []) + warned.get(ALL_TABLES, []):  # recorded, not stopping
+                outcome.warnings.append(warning)
+                reporter.event("warning", table=outcome.name, message=f"{outcome.name}: {warning}")
             problems = failing.get(outcome.name, []) + failing.get(ALL_TABLES, [])
             problems += [f"dbt {n['unique_id']} {n['status']}: {n.get('message')}" for n in errors if n["status"] != "skipped"]
             if skipped:

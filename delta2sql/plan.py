@@ -92,7 +92,7 @@ def _time_sample(segment, sample) -> tuple[float, int]:
         con.execute("set preserve_insertion_order = false")
         started = time.perf_counter()
         batch = Batch(1, tuple(sample), "commit", "commit", sample[0].version, sample[-1].version)
-        actions, _ = land_batch(con, segment, "plan", batch, allow_unknown_actions=True)
+        actions, _ = land_batch(con, segment, "plan", batch)
         return time.perf_counter() - started, actions
     finally:
         con.close()

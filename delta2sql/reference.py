@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from delta2sql.catalog import CatalogConnection
-from delta2sql.extract import load_sql
+from delta2sql.extract import load_sql, sql_identifier, sql_literal
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
 
@@ -261,11 +261,11 @@ def _checkpoint_row_hashes(hasher, parquet_rows: pa.Table, catalog_rows: pa.Tabl
     hasher.register("catalog_rows", catalog_rows)
     types = dict(hasher.execute("select column_name, column_type from (describe parquet_rows)").fetchall())
     parquet_hash = " ".join(
-        f"when {_quoted(a)} is not null then sha256({_literal(a + ':')} || to_json({_quoted(a)}))" for a in actions)
+        f"when {sql_identifier(a)} is not null then sha256({sql_literal(a + ':')} || to_json({sql_identifier(a)}))" for a in actions)
     # the stored JSON parsed once, each action's object into the type the Parquet column has
-    catalog_type = _literal(json.dumps({a: types[a] for a in actions}))
+    catalog_type = sql_literal(json.dumps({a: types[a] for a in actions}))
     catalog_hash = " ".join(
-        f"when parsed.{_quoted(a)} is not null then sha256({_literal(a + ':')} || to_json(parsed.{_quoted(a)}))"
+        f"when parsed.{sql_identifier(a)} is not null then sha256({sql_literal(a + ':')} || to_json(parsed.{sql_identifier(a)}))"
         for a in actions)
     try:
         return hasher.sql(f"""
@@ -283,14 +283,6 @@ def _checkpoint_row_hashes(hasher, parquet_rows: pa.Table, catalog_rows: pa.Tabl
     finally:
         hasher.unregister("parquet_rows")
         hasher.unregister("catalog_rows")
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Path, start: int, latest: int) -> None:

@@ -43,7 +43,6 @@ class RunOptions:
     full_refresh: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     checkpoint_batch_rows: int = DEFAULT_CHECKPOINT_BATCH_ROWS
-    allow_unknown_actions: bool = False
 
 
 @dataclass
@@ -222,8 +221,7 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
                     ).fetchone()[0]
                 con.begin()
                 try:
-                    actions, checksum = land_batch(reader.con, segment, table_name, batch,
-                                                   options.allow_unknown_actions, prior)
+                    actions, checksum = land_batch(reader.con, segment, table_name, batch, prior)
                     reader.ship()
                     con.execute(
                         "insert into migration_batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",

@@ -20,11 +20,12 @@ def failure_rows(con: CatalogConnection, node: dict) -> list[dict]:
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def failing_tables(con: CatalogConnection, failed_tests: list[dict]) -> dict[str, list[str]]:
-    """table_name -> what each failed test found for it: its name, and its first row's
-    expected and observed values when the test returns them."""
+def findings_by_table(con: CatalogConnection, tests: list[dict]) -> dict[str, list[str]]:
+    """table_name -> what each failed (or warned) test found for it: its name, and its first
+    row's expected and observed values when the test returns them."""
     by_table: dict[str, list[str]] = {}
-    for node in failed_tests:
+    for node in tests:
+        outcome = {"fail": "failed", "warn": "warned"}.get(node["status"], node["status"])
         relation = node.get("relation_name")
         if not relation:
             continue
@@ -33,7 +34,7 @@ def failing_tables(con: CatalogConnection, failed_tests: list[dict]) -> dict[str
         columns = [d[0] for d in cursor.description]
         cursor.fetchall()
         if "table_name" not in columns:  # a test not written in the validation shape: blame every table
-            by_table.setdefault(ALL_TABLES, []).append(f"check {name} failed")
+            by_table.setdefault(ALL_TABLES, []).append(f"check {name} {outcome}")
             continue
         for (table_name,) in con.execute(f"select distinct table_name from {relation}").fetchall():
             found = ""
@@ -41,5 +42,5 @@ def failing_tables(con: CatalogConnection, failed_tests: list[dict]) -> dict[str
                 expected, observed = con.execute(
                     f"select expected, observed from {relation} where table_name = ? limit 1", [table_name]).fetchone()
                 found = f": {observed} (expected: {expected})"
-            by_table.setdefault(table_name, []).append(f"check {name} failed{found}")
+            by_table.setdefault(table_name, []).append(f"check {name} {outcome}{found}")
     return by_table

@@ -36,10 +36,14 @@ class CheckResult:
     table_name: str
     check_name: str
     level: str
-    status: str  # pass | fail | error
+    status: str  # pass | warn (a finding that does not stop a migration, ADR 0001) | fail | error
     expected: str
     observed: str
     details: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("fail", "error")
 
 
 def _migrated_tables(con, names: list[str] | None) -> list[tuple]:
@@ -101,7 +105,7 @@ def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str
                 continue
             check = node["unique_id"].split(".")[2]
             level = next((t for t in manifest[node["unique_id"]]["tags"] if t in LEVELS), "structure")
-            rows = failure_rows(con, node) if node["status"] == "fail" else []
+            rows = failure_rows(con, node) if node["status"] in ("fail", "warn") else []
             for table_name in table_names:
                 mine = [r for r in rows if r.get("table_name", ALL_TABLES) in (table_name, ALL_TABLES)]
                 if node["status"] == "error":
@@ -109,7 +113,7 @@ def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str
                 elif mine:
                     first = mine[0]
                     results.append(CheckResult(
-                        table_name, check, level, "fail", str(first.get("expected")), str(first.get("observed")),
+                        table_name, check, level, node["status"], str(first.get("expected")), str(first.get("observed")),
                         f"{len(mine)} differing rows; first: " + json.dumps(first, default=str)[:2000],
                     ))
                 else:

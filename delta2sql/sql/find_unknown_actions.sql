@@ -1,5 +1,6 @@
--- Actions of a landed table that this reader does not know (kept verbatim with
--- --allow-unknown-actions): one row per action type with its first log file. Parameter: table name.
+-- Actions of a landed table that this reader does not know, kept verbatim (their lines rebuild
+-- the file; the replay ignores them, as the protocol asks): one row per action type with its
+-- first log file, for the warning. Parameter: table name.
 select action_type, min(log_file) as first_log_file, count(*) as num_actions
 from delta_log_actions
 where table_name = ?

@@ -1,6 +1,6 @@
 -- Turn typed log rows (read_checkpoint_rows.sql or parse_commit_lines.sql) into landing rows:
 -- one per action, the action type being the one family present. Unknown fields are ignored, as
--- the protocol requires; an unknown action (allowed by --allow-unknown-actions) is kept verbatim.
+-- the protocol requires; an unknown action is kept verbatim.
 -- $table_name: the catalog name of the table; $source: commit | checkpoint_commit | checkpoint.
 -- Input relation raw_log_rows(log_file, version, line_number, raw_line, row_json, <families>, dv).
 with typed as (
@@ -17,7 +17,7 @@ with typed as (
             when "commitInfo" is not null then 'commitInfo'
             when "checkpointMetadata" is not null then 'checkpointMetadata'
             when "sidecar" is not null then 'sidecar'
-            when raw_line is not null then json_keys(raw_line)[1]
+            else json_keys(row_json)[1]  -- an action this reader does not know
         end as action_type,
         coalesce(
             "add".partitionValues,

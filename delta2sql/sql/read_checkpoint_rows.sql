@@ -1,7 +1,9 @@
 -- One row per row of a Parquet checkpoint file (classic, multi-part part, V2 top file or
 -- sidecar), with each action family as a typed struct column. The zero-row template
 -- (checkpoint_template.sql), read with union_by_name, supplies every field a checkpoint written
--- by an older writer lacks, as NULL. row_json is the action rebuilt as JSON: {"<family>": {...}}.
+-- by an older writer lacks, as NULL. row_json is the action rebuilt as JSON: {"<family>": {...}};
+-- a column of the file that is no action this reader knows is kept the same way (the protocol
+-- lets writers add actions; extract.py fills in /* unknown actions */ from the file's schema).
 -- $files: [template, checkpoint file]; $template: the template's path; $log_dir: the _delta_log
 -- directory; $version: the checkpoint version; [$row_start, $row_end): the rows of this batch
 -- (DuckDB skips the row groups outside it).
@@ -25,6 +27,7 @@ rebuilt as (
         when "domainMetadata" is not null then json_object('domainMetadata', "domainMetadata")
         when "checkpointMetadata" is not null then json_object('checkpointMetadata', "checkpointMetadata")
         when "sidecar" is not null then json_object('sidecar', "sidecar")
+        /* unknown actions */
     end as row_json
     from checkpoint_rows
 )

@@ -29,7 +29,7 @@ latest_outcome as (
         results.table_name,
         results.checked_at,
         sum(case when results.status = 'pass' then 1 else 0 end) as passed,
-        sum(case when results.status <> 'pass' then 1 else 0 end) as failed
+        sum(case when results.status in ('fail', 'error') then 1 else 0 end) as failed
     from validation_results as results
     inner join latest_checks
         on results.table_name = latest_checks.table_name

@@ -20,7 +20,6 @@ MUST_NAME = {
     "missing_middle_version": "version 2 is missing",
     "no_protocol_or_metadata": "no protocol action",
     "corrupt_checkpoint_no_fallback": "00000000000000000005.checkpoint.parquet is not readable",
-    "unknown_action": "unknown action \"fooBar\"",
     "multipart_missing_part_no_fallback": "multi-part checkpoint at version 4 is missing parts",
 }
 
@@ -61,20 +60,6 @@ def test_bad_input_fails_cleanly(tmp_path, name):
     # nothing published: at most a table still 'landing', whose run records the failure
     assert [status for _, status in migrated_rows(catalog_path) if status != "landing"] == []
     assert failed_runs(catalog_path) in ([], [(errors[0],)])
-
-
-def test_unknown_actions_can_be_kept_verbatim(tmp_path):
-    build, _ = BAD_INPUT_FIXTURES["unknown_action"]
-    table = tmp_path / "t"
-    build(table)
-    catalog_path = tmp_path / "catalog.duckdb"
-    result = CliRunner().invoke(
-        main, ["migrate", str(table), "--catalog", str(catalog_path), "--allow-unknown-actions", "--json"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "kept 1 unknown 'fooBar' action" in result.output
-    result = CliRunner().invoke(main, ["validate", "--catalog", str(catalog_path), "--levels", "bytes", "--json"])
-    assert result.exit_code == 0, result.output  # the unknown line is stored, so the file rebuilds exactly
 
 
 def test_failed_remigration_keeps_the_previous_catalog(tmp_path):

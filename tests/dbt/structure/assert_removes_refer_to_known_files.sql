@@ -1,6 +1,9 @@
-{{ config(tags=['structure']) }}
+{{ config(tags=['structure'], severity='warn') }}
 -- Every remove of a replayed commit ends the life of a file the replay knows, or repeats a
--- tombstone the checkpoint already carries. Anything else is an orphan remove.
+-- tombstone the checkpoint already carries. Anything else is an orphan remove: a warning, not
+-- an error (ADR 0001). Removes are tombstones: removing a file already removed, or one whose
+-- add the replay never saw (its tombstone expired before the checkpoint), is valid and leaves
+-- the live files unambiguous; readers accept it.
 
 with removes as (
     select * from {{ ref('delta_removes') }}
@@ -21,7 +24,14 @@ checkpoint_tombstones as (
 ),
 
 orphans as (
-    select commit_removes.table_name, commit_removes.version, commit_removes.path, commit_removes.dv_id
+    select commit_removes.table_name, commit_removes.version, commit_removes.path, commit_removes.dv_id,
+        (
+            select max(earlier.removed_version) from files as earlier
+            where earlier.table_name = commit_removes.table_name
+                and earlier.path = commit_removes.path
+                and earlier.dv_id = commit_removes.dv_id
+                and earlier.removed_version < commit_removes.version
+        ) as last_removed_version
     from commit_removes
     left join files
         on commit_removes.table_name = files.table_name
@@ -39,6 +49,7 @@ select
     table_name,
     'removed' as diff_status,
     'a live file or a checkpoint tombstone' as expected,
-    'orphan remove of ' || path || case when dv_id <> '' then ' (dv ' || dv_id || ')' else '' end
-        || ' at version ' || version as observed
+    case when last_removed_version is not null then 'repeated remove of ' else 'orphan remove of ' end
+        || path || case when dv_id <> '' then ' (dv ' || dv_id || ')' else '' end || ' at version ' || version
+        || coalesce(' (already removed at version ' || last_removed_version || ')', '') as observed
 from orphans
