@@ -59,16 +59,7 @@ def land_batch(
             params = {"files": [template, *paths], "template": template, "log_dir": log_dir,
                       "version": batch.first_version, "row_start": row_start, "row_end": row_end}
         else:
-            con.execute("create or replace temp table raw_log_lines as " + load_sql("read_commit_lines.sql"))
-            if batch.source == "checkpoint":  # a V2 checkpoint's JSON top-level file
-                con.execute("update raw_log_lines set version = ?", [batch.first_version])
-            bad = con.execute(load_sql("find_bad_lines.sql")).fetchall()
-            if bad:
-                log_file, line_number, problem, excerpt = bad[0]
-                raise DeltaLogError(
-                    f"{segment.log_dir / log_file}: line {line_number} {problem}: {excerpt!r}"
-                    + (f" (and {len(bad) - 1} more bad lines)" if len(bad) > 1 else "")
-                )
+            _read_commit_lines(con, segment, batch)
             rows_sql, params = load_sql("parse_commit_lines.sql"), {}
         # One pass from the files to the landing table: the typed rows are never materialized
         # (0.5M checkpoint rows: 2.6 s through a temp table of them, 1.7-2.1 s without).
@@ -94,12 +85,13 @@ def land_batch(
     checksum = f"md5sum:{sum(int(total) for *_, total in per_file)}"
     if not batch.describes_files:
         return inserted, checksum
+    is_json = not files[0].name.endswith(".parquet")
     con.execute(
         f"""
         insert into delta_log_files
         select $table_name, described.log_file, $file_kind, coalesce(counts.version, $fallback_version),
                described.size_bytes, listed.modification_time, described.sha256,
-               coalesce(counts.num_actions, 0) + $prior_actions, described.ends_with_newline
+               coalesce(counts.num_actions, 0) + $prior_actions, described.ends_with_newline, blank.blank_lines
         from ({load_sql("describe_log_files.sql")}) as described
         -- modification times as listed (truncated to milliseconds, as Delta writers record them)
         inner join (
@@ -109,6 +101,7 @@ def land_batch(
             select unnest(cast($counted as varchar[])) as log_file, unnest(cast($versions as bigint[])) as version,
                    unnest(cast($counts as bigint[])) as num_actions
         ) as counts using (log_file)
+        left join ({load_sql("describe_blank_lines.sql") if is_json else _NO_BLANK_LINES}) as blank using (log_file)
         """,
         {
             "names": [f.name for f in files],
@@ -123,6 +116,91 @@ def land_batch(
         },
     )
     return inserted, checksum
+
+
+def _read_commit_lines(con: duckdb.DuckDBPyConnection, segment: LogSegment, batch: Batch) -> None:
+    """Split the batch's JSON files into the temp table raw_log_lines, one action per row, and
+    refuse a line that is no action, naming the file and line.
+
+    The protocol asks for one action per line, but some writers pretty-print an action over
+    several lines, and delta-rs and delta-kernel-rs read a commit as a stream of JSON objects.
+    A file with lines that are no JSON of their own is therefore read again as such a stream
+    (`json_stream_records`); only when that fails too is it refused as truncated or corrupt."""
+    con.execute("create or replace temp table raw_log_lines as " + load_sql("read_commit_lines.sql"))
+    if batch.source == "checkpoint":  # a V2 checkpoint's JSON top-level file
+        con.execute("update raw_log_lines set version = ?", [batch.first_version])
+    bad = con.execute(load_sql("find_bad_lines.sql")).fetchall()
+    unparsed = {log_file for log_file, _, problem, _ in bad if problem.startswith("is not valid JSON")}
+    for log_file in sorted(unparsed):
+        text, version = con.execute(
+            "select decode(content), (select any_value(version) from raw_log_lines where log_file = $f) "
+            "from raw_log_files where log_file = $f", {"f": log_file}).fetchone()
+        try:
+            records = json_stream_records(text)
+        except NotAJsonStream as exc:
+            raise DeltaLogError(f"{segment.log_dir / log_file}: line {exc.line_number} is not valid JSON "
+                                f"(truncated or corrupt): {exc.excerpt!r}") from None
+        con.execute("delete from raw_log_lines where log_file = ?", [log_file])
+        con.executemany("insert into raw_log_lines values (?, ?, ?, ?, ?)",
+                        [[log_file, version, line_number, line, is_blank] for line_number, line, is_blank in records])
+    if unparsed:
+        bad = con.execute(load_sql("find_bad_lines.sql")).fetchall()
+    if bad:
+        log_file, line_number, problem, excerpt = bad[0]
+        raise DeltaLogError(
+            f"{segment.log_dir / log_file}: line {line_number} {problem}: {excerpt!r}"
+            + (f" (and {len(bad) - 1} more bad lines)" if len(bad) > 1 else "")
+        )
+
+
+_BLANK = " \t\r"
+_NO_BLANK_LINES = "select cast(null as varchar) as log_file, cast(null as varchar) as blank_lines where false"
+
+
+class NotAJsonStream(ValueError):
+    """A JSON file that is no stream of JSON values, one or more whole lines each."""
+
+    def __init__(self, line_number: int, excerpt: str) -> None:
+        super().__init__(f"line {line_number}")
+        self.line_number, self.excerpt = line_number, excerpt
+
+
+def json_stream_records(text: str) -> list[tuple[int, str, bool]]:
+    """(line number, text, is blank) of a JSON file read as a stream of JSON values. Raises
+    NotAJsonStream naming the line where a value that does not parse (truncated or corrupt)
+    starts, or where a value is followed by something else on its last line.
+
+    A value's text is its whole lines, from the line it starts on to the line it ends on, so the
+    records and the blank lines between them rebuild the file; its line number is the 1-based
+    line it starts on (ADR 0001)."""
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # after the final newline
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    records, index = [], 0
+    while index < len(lines):
+        if lines[index].strip(_BLANK) == "":
+            records.append((index + 1, lines[index], True))
+            index += 1
+            continue
+        begin = starts[index] + len(lines[index]) - len(lines[index].lstrip(_BLANK))
+        try:
+            _, end = decoder.raw_decode(text, begin)
+        except ValueError:
+            raise NotAJsonStream(index + 1, lines[index][:120]) from None
+        last = next(i for i in range(index, len(lines)) if starts[i + 1] > end)  # the line the value ends on
+        if text[end:starts[last] + len(lines[last])].strip(_BLANK):
+            raise NotAJsonStream(last + 1, lines[last][:120])  # something else follows the value on its line
+        records.append((index + 1, "\n".join(lines[index:last + 1]), False))
+        index = last + 1
+    return records
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 # The action columns of a Parquet checkpoint (PROTOCOL.md, "Checkpoint Schema").

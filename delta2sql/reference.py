@@ -11,8 +11,6 @@ Each lands in a `reference_*` table of the catalog; dbt tests (tests/dbt/) do th
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import hashlib
 import json
 import os
@@ -27,23 +25,9 @@ import pyarrow.parquet as pq
 
 from delta2sql.catalog import CatalogConnection
 from delta2sql.extract import load_sql, sql_identifier, sql_literal
+from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_json
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
-
-
-def partition_value_text(value) -> str | None:
-    """Render a delta-rs typed partition value the way the protocol serializes it."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f" if value.microsecond else "%Y-%m-%d %H:%M:%S")
-    if isinstance(value, (dt.date, decimal.Decimal, int, float)):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
 
 
 def sample_versions(start: int, latest: int, count: int) -> list[int]:
@@ -54,13 +38,14 @@ def sample_versions(start: int, latest: int, count: int) -> list[int]:
     return sorted({latest, start, *(round(start + i * step) for i in range(1, count - 1))})
 
 
-def _delta_rs_snapshot(table_uri: str, version: int) -> tuple[pa.Table, bool, str | None]:
-    """Live files per delta-rs at `version`: (files, deleted rows resolved?, why not).
+def _delta_rs_snapshot(table_uri: str, version: int) -> tuple[pa.Table, bool, str | None, dict[str, str]]:
+    """Live files per delta-rs at `version`: (files, deleted rows resolved?, why not, the Delta
+    type of each partition column by its physical name).
 
     Paths are as delta-rs returns them (as written in the log)."""
     with _delta_rs_safe_path(Path(table_uri)) as path:
         table = deltalake.DeltaTable(str(path), version=version)
-        return _snapshot_files(table)
+        return *_snapshot_files(table), _partition_types(table)
 
 
 @contextmanager
@@ -111,9 +96,19 @@ def _snapshot_files(table: deltalake.DeltaTable) -> tuple[pa.Table, bool, str | 
     return files, dv_cardinality is not None, dv_error
 
 
-def _partition_texts(table: deltalake.DeltaTable, adds: pa.Table) -> list[str]:
-    """Each file's partition values as the catalog stores them: JSON, physical names, sorted keys."""
+def _partition_types(table: deltalake.DeltaTable) -> dict[str, str]:
+    """physical partition column name -> its Delta type ("timestamp", "decimal(10,2)", ...)."""
     physical = _physical_names(table)
+    partition_columns = set(table.metadata().partition_columns)
+    return {physical.get(f.name, f.name): getattr(f.type, "type", "string")
+            for f in table.schema().fields if f.name in partition_columns}
+
+
+def _partition_texts(table: deltalake.DeltaTable, adds: pa.Table) -> list[str]:
+    """Each file's partition values as typed canonical texts (partition_values.py): JSON keyed by
+    physical name, sorted keys."""
+    physical = _physical_names(table)
+    types = _partition_types(table)
     columns = sorted(
         (physical.get(c.removeprefix("partition."), c.removeprefix("partition.")), c)
         for c in adds.column_names if c.startswith("partition.")
@@ -126,8 +121,8 @@ def _partition_texts(table: deltalake.DeltaTable, adds: pa.Table) -> list[str]:
     for values in zip(*(adds.column(c).to_pylist() for _, c in columns)):
         text = rendered.get(values)
         if text is None:
-            text = rendered[values] = json.dumps(
-                {k: partition_value_text(v) for k, v in zip(keys, values)}, separators=(",", ":"), ensure_ascii=False)
+            text = rendered[values] = typed_json(
+                {k: typed_from_reader(v, types.get(k, "string")) for k, v in zip(keys, values)})
         texts.append(text)
     return texts
 
@@ -147,9 +142,10 @@ def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: 
     """Capture delta-rs snapshots; returns errors (e.g. features delta-rs cannot read)."""
     snapshots, errors = [], []
     _replace(con, "reference_snapshot_files", table_name, [])
+    _replace(con, "reference_partition_values", table_name, [])
     for version in versions:
         try:
-            files, has_deleted_rows, dv_error = _delta_rs_snapshot(table_uri, version)
+            files, has_deleted_rows, dv_error, partition_types = _delta_rs_snapshot(table_uri, version)
         except Exception as exc:
             message = str(exc).splitlines()[0][:300]
             snapshots.append({"table_name": table_name, "version": version, "num_files": None,
@@ -163,8 +159,26 @@ def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: 
         schema = _SCHEMAS["reference_snapshot_files"]
         for batch in files.select(schema.names).to_batches(max_chunksize=SNAPSHOT_LOAD_ROWS):
             con.load_arrow("reference_snapshot_files", pa.Table.from_batches([batch]).cast(schema))
+        _append(con, "reference_partition_values", _typed_catalog_partitions(con, table_name, version, partition_types))
     _replace(con, "reference_snapshots", table_name, snapshots)
     return errors
+
+
+def _typed_catalog_partitions(con: CatalogConnection, table_name: str, version: int,
+                              types: dict[str, str]) -> list[dict]:
+    """The catalog's distinct partition tuples live at `version`, each with its values parsed
+    by their column's Delta type: what the snapshot test compares with delta-rs's typed values."""
+    rows = con.execute(
+        "select distinct partition_values from delta_files where table_name = ? and added_version <= ? "
+        "and (removed_version is null or removed_version > ?) and partition_values is not null",
+        [table_name, version, version],
+    ).fetchall()
+    return [
+        {"table_name": table_name, "version": version, "partition_values": text,
+         "typed_partition_values": typed_json({k: typed_from_log(v, types.get(k, "string"))
+                                               for k, v in json.loads(text).items()})}
+        for (text,) in rows
+    ]
 
 
 def _hash_file(path: Path) -> tuple[str, int, bytes]:
@@ -179,10 +193,9 @@ def _hash_file(path: Path) -> tuple[str, int, bytes]:
 
 
 def load_log_file_reference(con, table_name: str, log_dir: Path, batch_rows: int = 50_000) -> None:
-    """Re-read every landed log file from disk: sha256 with hashlib, and the lines of JSON files.
-
-    Lines are split on b"\n" only (a "\r" stays in its line, as in the landing), blank lines
-    included, so any line the landing lost or changed shows up in the comparison.
+    """Re-read every landed log file from disk: sha256 with hashlib, and the actions and blank
+    lines of JSON files (`_json_file_layout`), so any action the landing lost, moved or changed,
+    and any blank line it did not record, shows up in the comparison.
     """
     files, lines = [], []
     _replace(con, "reference_log_lines", table_name, [])
@@ -192,20 +205,52 @@ def load_log_file_reference(con, table_name: str, log_dir: Path, batch_rows: int
             files.append({"table_name": table_name, "log_file": log_file})
             continue
         digest, size, last_byte = _hash_file(path)
-        files.append({"table_name": table_name, "log_file": log_file, "sha256": digest,
-                      "size_bytes": size, "ends_with_newline": last_byte == b"\n"})
+        described = {"table_name": table_name, "log_file": log_file, "sha256": digest,
+                     "size_bytes": size, "ends_with_newline": last_byte == b"\n"}
+        files.append(described)
         if log_file.endswith(".json"):
-            data = path.read_bytes()  # one commit: small
-            parts = data.split(b"\n")
-            if data.endswith(b"\n"):
-                parts.pop()
-            lines += [{"table_name": table_name, "log_file": log_file, "line_number": i,
-                       "line_text": part.decode("utf-8")} for i, part in enumerate(parts, start=1)]
+            actions, blank = _json_file_layout(path.read_bytes())  # one commit: small
+            described["blank_lines"] = json.dumps(blank, separators=(",", ":"), ensure_ascii=False) if blank else None
+            lines += [{"table_name": table_name, "log_file": log_file, "line_number": line_number,
+                       "line_text": text} for line_number, text in actions]
             if len(lines) >= batch_rows:
                 _append(con, "reference_log_lines", lines)
                 lines = []
     _append(con, "reference_log_lines", lines)
     _replace(con, "reference_log_files", table_name, files)
+
+
+def _json_file_layout(data: bytes) -> tuple[list[tuple[int, str]], dict[str, str]]:
+    """The actions of a JSON log file as (line it starts on, its whole lines), and its blank lines
+    ({"<line>": text}).
+
+    Lines are split on b"\n" only (a "\r" stays in its line, as in the landing). A line of only
+    spaces, tabs or "\r" is blank; any other line starts an action, which takes the following
+    lines until their text parses as JSON (a pretty-printed action). Written apart from the
+    landing's parser (which reads a stream of values), so the two check each other."""
+    parts = data.decode("utf-8").split("\n")
+    if data.endswith(b"\n"):
+        parts.pop()
+    actions, blank, index = [], {}, 0
+    while index < len(parts):
+        if parts[index].strip(" \t\r") == "":
+            blank[str(index + 1)] = parts[index]
+            index += 1
+            continue
+        end = index + 1
+        while end < len(parts) and not _parses("\n".join(parts[index:end])):
+            end += 1
+        actions.append((index + 1, "\n".join(parts[index:end])))
+        index = end
+    return actions, blank
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_checkpoint_reference(con: CatalogConnection, table_name: str, log_dir: Path, batch_rows: int = 100_000) -> None:
@@ -323,8 +368,12 @@ _SCHEMAS = {
     "reference_snapshot_files": pa.schema([("table_name", pa.string()), ("version", pa.int64()), ("path", pa.string()),
                                            ("size_bytes", pa.int64()), ("partition_values", pa.string()),
                                            ("num_records", pa.int64()), ("deleted_rows", pa.int64())]),
+    "reference_partition_values": pa.schema([("table_name", pa.string()), ("version", pa.int64()),
+                                             ("partition_values", pa.string()),
+                                             ("typed_partition_values", pa.string())]),
     "reference_log_files": pa.schema([("table_name", pa.string()), ("log_file", pa.string()), ("sha256", pa.string()),
-                                      ("size_bytes", pa.int64()), ("ends_with_newline", pa.bool_())]),
+                                      ("size_bytes", pa.int64()), ("ends_with_newline", pa.bool_()),
+                                      ("blank_lines", pa.string())]),
     "reference_log_lines": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),
                                       ("line_number", pa.int64()), ("line_text", pa.string())]),
     "reference_checkpoint_actions": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),

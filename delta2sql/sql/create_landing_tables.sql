@@ -34,6 +34,8 @@ create table if not exists delta_log_files (
     sha256                varchar not null, -- of the file's bytes when landed
     num_actions           bigint  not null,
     ends_with_newline     boolean,          -- JSON files: needed to rebuild the exact bytes
+    blank_lines           varchar,          -- JSON files: {"<line>": "<text>"} of lines that are only
+                                            -- whitespace (no action, kept for the exact bytes); null if none
     primary key (table_name, log_file)
 );
 

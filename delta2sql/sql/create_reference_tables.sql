@@ -14,9 +14,16 @@ create table if not exists reference_snapshot_files (
     version           bigint  not null,
     path              varchar not null,
     size_bytes        bigint,
-    partition_values  varchar,          -- sorted-key JSON of the serialized partition values
+    partition_values  varchar,          -- sorted-key JSON of the typed partition values (partition_values.py)
     num_records       bigint,
     deleted_rows      bigint            -- rows a deletion vector removes, per delta-rs
+);
+
+create table if not exists reference_partition_values (
+    table_name              varchar not null,
+    version                 bigint  not null,
+    partition_values        varchar not null, -- a partition tuple of the catalog live at version, as the log wrote it
+    typed_partition_values  varchar           -- the same, each value parsed by its column's type (partition_values.py)
 );
 
 create table if not exists reference_log_files (
@@ -24,14 +31,15 @@ create table if not exists reference_log_files (
     log_file          varchar not null,
     sha256            varchar,          -- null when the file is gone
     size_bytes        bigint,
-    ends_with_newline boolean
+    ends_with_newline boolean,
+    blank_lines       varchar           -- JSON files: {"<line>": "<text>"} of whitespace-only lines, null if none
 );
 
 create table if not exists reference_log_lines (
     table_name        varchar not null,
     log_file          varchar not null, -- JSON log files only
-    line_number       bigint  not null, -- 1-based, blank lines included
-    line_text         varchar not null
+    line_number       bigint  not null, -- 1-based line an action starts on
+    line_text         varchar not null  -- the action's whole lines (one, or several when pretty-printed)
 );
 
 create table if not exists reference_checkpoint_actions (
@@ -54,7 +62,7 @@ create table if not exists validation_results (
     table_name        varchar not null,
     check_name        varchar not null,
     level             varchar not null, -- structure | snapshot | bytes
-    status            varchar not null, -- pass | fail | error
+    status            varchar not null, -- pass | warn | fail | error
     expected          varchar,
     observed          varchar,
     details           varchar,

@@ -13,10 +13,10 @@ with classified as (
             when len(json_keys(raw_line)) <> 1 then 'does not hold exactly one action'
         end as problem
     from raw_log_lines
+    where not is_blank
 )
 
 select log_file, line_number, problem, left(raw_line, 120) as excerpt
 from classified
 where problem is not null
 order by log_file, line_number
-limit 5

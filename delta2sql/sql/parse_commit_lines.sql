@@ -37,6 +37,7 @@ with parsed as (
                         "tags": "MAP(VARCHAR, VARCHAR)"}
         }') as a
     from raw_log_lines
+    where not is_blank
 )
 
 select

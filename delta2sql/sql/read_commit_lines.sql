@@ -1,6 +1,8 @@
 -- Split JSON log files (commits, V2 JSON checkpoints) of raw_log_files (read_log_files.sql)
 -- into one row per line, keeping the exact line text. decode() rejects bytes that are not UTF-8.
--- Blank lines are not actions; ends_with_newline (describe_log_files.sql) keeps the bytes exact.
+-- A blank line (only spaces, tabs or a carriage return) is no action, but is kept, flagged, so
+-- that the file rebuilds byte for byte (delta_log_files.blank_lines). The empty string after a
+-- final newline is not a line (ends_with_newline, describe_log_files.sql, records it).
 with files as (
     select
         log_file,
@@ -12,7 +14,8 @@ numbered_lines as (
     select
         log_file,
         unnest(lines) as raw_line,
-        generate_subscripts(lines, 1) as line_number
+        generate_subscripts(lines, 1) as line_number,
+        len(lines) as num_lines
     from files
 )
 
@@ -20,6 +23,7 @@ select
     log_file,
     cast(left(log_file, 20) as bigint) as version,
     line_number,
-    raw_line
+    raw_line,
+    trim(raw_line, ' ' || chr(9) || chr(13)) = '' as is_blank
 from numbered_lines
-where raw_line <> ''
+where not (line_number = num_lines and raw_line = '')

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import pytest
 from conftest import RecordingReporter
-from fixtures.handwritten_logs import CONTRADICTED_FIXTURES, build_repeated_remove, build_unknown_actions_and_fields
+from fixtures.handwritten_logs import (
+    CONTRADICTED_FIXTURES,
+    build_json_layouts,
+    build_repeated_remove,
+    build_typed_partition_values,
+    build_unknown_actions_and_fields,
+)
 
+from delta2sql.catalog import Catalog
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.validate import validate_tables
 
@@ -61,3 +68,56 @@ def test_a_repeated_remove_is_a_recorded_warning(catalog, tmp_path):
     checks = {c.check_name: c for c in validate_tables(catalog, reporter, ["t"], ("structure",))}
     assert checks["assert_removes_refer_to_known_files"].status == "warn"
     assert not [c for c in checks.values() if c.failed]
+
+
+def test_json_layouts_land_as_actions_and_rebuild_exactly(catalog, tmp_path):
+    """Cases 5 and 6: a pretty-printed action lands as one action numbered by the line it starts
+    on, blank lines (also `\\r` and whitespace-only ones) and a missing final newline are
+    recorded, and the bytes level holds; losing a recorded blank line fails it."""
+    build_json_layouts(tmp_path / "t")
+    [outcome] = migrate_tables([TableSpec(tmp_path / "t", "t")], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    with catalog.connect() as con:
+        starts = [n for (n,) in con.execute("select line_number from delta_log_actions where table_name = 't' "
+                                            "and log_file = '00000000000000000001.json' order by 1").fetchall()]
+        layouts = {f: (bool(e), b) for f, e, b in con.execute(
+            "select log_file, ends_with_newline, blank_lines from delta_log_files where table_name = 't'").fetchall()}
+    assert starts == [1, 9]  # the commitInfo spans lines 1-8 (indent=2), the add starts on line 9
+    assert layouts == {f"{v:020d}.json": layout for v, layout in {
+        0: (True, None), 1: (True, None), 2: (True, '{"3":""}'), 3: (True, '{"2":"\\r"}'),
+        4: (False, None), 5: (True, '{"2":"  \\t"}')}.items()}
+    assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter(), ["t"], ("bytes",)))
+    with catalog.connect() as con:
+        con.execute("update delta_log_files set blank_lines = null where log_file = '00000000000000000002.json'")
+    failed = {c.check_name for c in validate_tables(catalog, RecordingReporter(), ["t"], ("bytes",)) if c.failed}
+    assert failed == {"assert_json_commits_rebuild_exactly"}
+
+
+def test_a_truncated_pretty_printed_commit_is_still_refused(tmp_path):
+    """The message names the line where the action that does not parse starts (the add, line 9)."""
+    build_json_layouts(tmp_path / "t")
+    commit = tmp_path / "t" / "_delta_log" / "00000000000000000001.json"
+    commit.write_bytes(commit.read_bytes()[:-40])
+    [outcome] = migrate_tables([TableSpec(tmp_path / "t", "t")], Catalog("duckdb", tmp_path / "c.duckdb"),
+                               RecordingReporter())
+    assert outcome.status == "failed"
+    assert "00000000000000000001.json: line 9 is not valid JSON (truncated or corrupt)" in outcome.error
+
+
+def test_partition_values_are_compared_as_typed_values(catalog, tmp_path):
+    """Case 6: the catalog keeps the log's strings (Spark's forms), delta-rs reports typed
+    values; they agree as values. A value that differs as a value is still reported."""
+    build_typed_partition_values(tmp_path / "t")
+    [outcome] = migrate_tables([TableSpec(tmp_path / "t", "t")], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    with catalog.connect() as con:
+        (raw,) = con.execute("select partition_values from delta_files where table_name = 't' "
+                             "and path like 'ts=1/%'").fetchone()
+    assert '"ts":"2024-01-01T10:00:00.000000Z"' in raw  # as the log wrote it
+    assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter(), ["t"], ("snapshot",)))
+    with catalog.connect() as con:
+        con.execute("update delta_files set partition_values = replace(partition_values, '08:09:10.001', "
+                    "'08:09:10.002') where table_name = 't'")
+    checks = {c.check_name: c for c in validate_tables(catalog, RecordingReporter(), ["t"], ("snapshot",))}
+    assert checks["assert_snapshot_matches_delta_rs"].status == "fail"
+    assert "2020-01-01 08:09:10.002000" in checks["assert_snapshot_matches_delta_rs"].observed

@@ -12,6 +12,7 @@ renamed as (
         num_actions,
         sha256,
         ends_with_newline,
+        blank_lines,
         modification_time
     from source
 )

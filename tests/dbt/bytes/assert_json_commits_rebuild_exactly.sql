@@ -1,8 +1,10 @@
 {{ config(tags=['bytes']) }}
--- Each JSON log file is stored whole: its lines, re-read from disk by Python now, equal the
--- stored action lines one for one (text, count and order), and its final newline is recorded.
--- With assert_log_files_unchanged (same sha256 as at landing), the stored lines rebuild the
--- landed bytes exactly. No SQL hash function needed, so the test runs on every engine.
+-- Each JSON log file is stored whole: its actions, re-read from disk by Python now, equal the
+-- stored actions one for one (text, line number and order), and its blank lines and final
+-- newline are recorded as they are. An action is the whole lines of one JSON object (several
+-- lines when a writer pretty-printed it), numbered by the line it starts on. With
+-- assert_log_files_unchanged (same sha256 as at landing), the stored actions rebuild the landed
+-- bytes exactly. No SQL hash function needed, so the test runs on every engine.
 
 with log_files as (
     select * from {{ ref('stg_delta_log__log_files') }}
@@ -53,22 +55,25 @@ compared_lines as (
         and stored_lines.line_number = expected_lines.line_number
 ),
 
-compared_endings as (
+compared_layouts as (
     select
         log_files.table_name,
         log_files.log_file,
         cast(null as bigint) as line_number,
         'modified' as diff_status,
-        case when reference_endings.ends_with_newline then 'ends with a newline' else 'no final newline' end as expected,
-        case when log_files.ends_with_newline then 'ends with a newline' else 'no final newline' end as observed
+        case when reference_layouts.ends_with_newline then 'ends with a newline' else 'no final newline' end
+            || ', blank lines ' || coalesce(reference_layouts.blank_lines, 'none') as expected,
+        case when log_files.ends_with_newline then 'ends with a newline' else 'no final newline' end
+            || ', blank lines ' || coalesce(log_files.blank_lines, 'none') as observed
     from log_files
-    inner join {{ source('validation', 'reference_log_files') }} as reference_endings
-        on log_files.table_name = reference_endings.table_name
-        and log_files.log_file = reference_endings.log_file
-    where log_files.ends_with_newline <> reference_endings.ends_with_newline
+    inner join {{ source('validation', 'reference_log_files') }} as reference_layouts
+        on log_files.table_name = reference_layouts.table_name
+        and log_files.log_file = reference_layouts.log_file
+    where log_files.ends_with_newline <> reference_layouts.ends_with_newline
+        or log_files.blank_lines is distinct from reference_layouts.blank_lines
 )
 
 select * from compared_lines
 where diff_status <> 'identical'
 union all
-select * from compared_endings
+select * from compared_layouts

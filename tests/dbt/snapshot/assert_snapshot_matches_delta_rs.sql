@@ -1,7 +1,9 @@
 {{ config(tags=['snapshot', 'delta_rs']) }}
 -- At every version captured from delta-rs, the catalog's live files equal delta-rs's:
 -- same paths, sizes, partition values, record counts and (when delta-rs resolved them)
--- deleted-row counts of deletion vectors.
+-- deleted-row counts of deletion vectors. Partition values are compared as values of their
+-- column's type (the catalog keeps the log's string; reference_partition_values holds it
+-- parsed, reference_snapshot_files holds delta-rs's typed values, both as canonical text).
 
 with snapshots as (
     select * from {{ source('validation', 'reference_snapshots') }}
@@ -16,6 +18,10 @@ files as (
     select * from {{ ref('delta_files') }}
 ),
 
+typed_partitions as (
+    select * from {{ source('validation', 'reference_partition_values') }}
+),
+
 catalog_live_files as (
     select
         snapshots.table_name,
@@ -24,6 +30,7 @@ catalog_live_files as (
         files.path,
         files.size_bytes,
         files.partition_values,
+        typed_partitions.typed_partition_values,
         files.num_records,
         coalesce(cast(json_extract_string(files.deletion_vector, '$.cardinality') as bigint), 0) as deleted_rows,
         count(*) over (partition by snapshots.table_name, snapshots.version, files.path) as live_rows_per_path
@@ -32,6 +39,10 @@ catalog_live_files as (
         on snapshots.table_name = files.table_name
         and files.added_version <= snapshots.version
         and (files.removed_version is null or files.removed_version > snapshots.version)
+    left join typed_partitions
+        on snapshots.table_name = typed_partitions.table_name
+        and snapshots.version = typed_partitions.version
+        and files.partition_values = typed_partitions.partition_values
 ),
 
 reference_live_files as (
@@ -52,7 +63,7 @@ compared as (
             when reference_live_files.path is null then 'added'
             when catalog_live_files.live_rows_per_path > 1 then 'duplicate key'
             when catalog_live_files.size_bytes is distinct from reference_live_files.size_bytes
-                or catalog_live_files.partition_values is distinct from reference_live_files.partition_values
+                or catalog_live_files.typed_partition_values is distinct from reference_live_files.partition_values
                 -- delta-rs leaves num_records null when it ignores a checkpoint's stats_parsed
                 or (reference_live_files.num_records is not null
                     and catalog_live_files.num_records is distinct from reference_live_files.num_records)
@@ -67,6 +78,7 @@ compared as (
             || ' deleted=' || coalesce(cast(reference_live_files.deleted_rows as varchar), 'null') as expected,
         'size=' || coalesce(cast(catalog_live_files.size_bytes as varchar), 'null')
             || ' partitions=' || coalesce(catalog_live_files.partition_values, 'null')
+            || ' (typed ' || coalesce(catalog_live_files.typed_partition_values, 'null') || ')'
             || ' records=' || coalesce(cast(catalog_live_files.num_records as varchar), 'null')
             || ' deleted=' || coalesce(cast(catalog_live_files.deleted_rows as varchar), 'null') as observed
     from catalog_live_files

@@ -2,7 +2,9 @@
 {{ config(tags=['snapshot', 'delta_rs']) }}
 -- At every version captured from delta-rs, the catalog's live files equal delta-rs's:
 -- same paths, sizes, partition values, record counts and (when delta-rs resolved them)
--- deleted-row counts of deletion vectors.
+-- deleted-row counts of deletion vectors. Partition values are compared as values of their
+-- column's type (the catalog keeps the log's string; reference_partition_values holds it
+-- parsed, reference_snapshot_files holds delta-rs's typed values, both as canonical text).
 WITH snapshots AS (
   SELECT
     *
@@ -17,6 +19,10 @@ WITH snapshots AS (
   SELECT
     *
   FROM {{ ref('delta_files') }}
+), typed_partitions AS (
+  SELECT
+    *
+  FROM {{ source('validation', 'reference_partition_values') }}
 ), catalog_live_files AS (
   SELECT
     snapshots.table_name,
@@ -25,6 +31,7 @@ WITH snapshots AS (
     files.path,
     files.size_bytes,
     files.partition_values,
+    typed_partitions.typed_partition_values,
     files.num_records,
     COALESCE(CAST(files.deletion_vector ->> '$.cardinality' AS INTEGER), 0) AS deleted_rows,
     COUNT(*) OVER (PARTITION BY snapshots.table_name, snapshots.version, files.path) AS live_rows_per_path
@@ -35,6 +42,10 @@ WITH snapshots AS (
     AND (
       files.removed_version IS NULL OR files.removed_version > snapshots.version
     )
+  LEFT JOIN typed_partitions
+    ON snapshots.table_name = typed_partitions.table_name
+    AND snapshots.version = typed_partitions.version
+    AND files.partition_values = typed_partitions.partition_values
 ), reference_live_files AS (
   SELECT
     reference_files.*,
@@ -56,7 +67,7 @@ WITH snapshots AS (
       WHEN catalog_live_files.live_rows_per_path > 1
       THEN 'duplicate key'
       WHEN catalog_live_files.size_bytes IS NOT reference_live_files.size_bytes
-      OR catalog_live_files.partition_values IS NOT reference_live_files.partition_values
+      OR catalog_live_files.typed_partition_values IS NOT reference_live_files.partition_values
       OR /* delta-rs leaves num_records null when it ignores a checkpoint's stats_parsed */ (
         NOT reference_live_files.num_records IS NULL
         AND catalog_live_files.num_records IS NOT reference_live_files.num_records
@@ -69,7 +80,7 @@ WITH snapshots AS (
       ELSE 'identical'
     END AS diff_status,
     'size=' || COALESCE(CAST(reference_live_files.size_bytes AS TEXT), 'null') || ' partitions=' || COALESCE(reference_live_files.partition_values, 'null') || ' records=' || COALESCE(CAST(reference_live_files.num_records AS TEXT), 'null') || ' deleted=' || COALESCE(CAST(reference_live_files.deleted_rows AS TEXT), 'null') AS expected,
-    'size=' || COALESCE(CAST(catalog_live_files.size_bytes AS TEXT), 'null') || ' partitions=' || COALESCE(catalog_live_files.partition_values, 'null') || ' records=' || COALESCE(CAST(catalog_live_files.num_records AS TEXT), 'null') || ' deleted=' || COALESCE(CAST(catalog_live_files.deleted_rows AS TEXT), 'null') AS observed
+    'size=' || COALESCE(CAST(catalog_live_files.size_bytes AS TEXT), 'null') || ' partitions=' || COALESCE(catalog_live_files.partition_values, 'null') || ' (typed ' || COALESCE(catalog_live_files.typed_partition_values, 'null') || ')' || ' records=' || COALESCE(CAST(catalog_live_files.num_records AS TEXT), 'null') || ' deleted=' || COALESCE(CAST(catalog_live_files.deleted_rows AS TEXT), 'null') AS observed
   FROM catalog_live_files
   FULL OUTER JOIN reference_live_files
     ON catalog_live_files.table_name = reference_live_files.table_name

@@ -13,6 +13,7 @@ WITH source AS (
     num_actions,
     sha256,
     ends_with_newline,
+    blank_lines,
     modification_time
   FROM source
 )
