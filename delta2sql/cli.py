@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS
+from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, SHIPPED_CHECKPOINT_BATCH_ROWS
 from delta2sql.catalog import catalog_from_options
 from delta2sql.cutover import finalize_table, rollback_table
 from delta2sql.drift import detect_drift
@@ -78,8 +78,9 @@ def main() -> None:
               help="Re-land the table from scratch instead of resuming or catching up (its catalog rows are replaced).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
               help="JSON commit files per committed batch.")
-@click.option("--checkpoint-batch-rows", type=click.IntRange(min=1), default=DEFAULT_CHECKPOINT_BATCH_ROWS,
-              show_default=True, help="Checkpoint rows per committed batch (rounded up to whole row groups).")
+@click.option("--checkpoint-batch-rows", type=click.IntRange(min=1),
+              help=f"Checkpoint rows per committed batch, at most (large row groups are cut) [default: "
+                   f"{DEFAULT_CHECKPOINT_BATCH_ROWS:,} on DuckDB, {SHIPPED_CHECKPOINT_BATCH_ROWS:,} on PostgreSQL and SQLite].")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
 @catalog_command
 def migrate(table_path, name, manifest, parallel, version, full_history, full_refresh, batch_size, checkpoint_batch_rows,
@@ -137,7 +138,7 @@ def _summarise(reporter, outcomes) -> None:
 @click.option("--full-history", is_flag=True, help="Plan a replay of every JSON commit from version 0.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
 @click.option("--checkpoint-batch-rows", type=click.IntRange(min=1), default=DEFAULT_CHECKPOINT_BATCH_ROWS,
-              show_default=True)
+              show_default=True, help="Checkpoint rows per batch, at most, as into a DuckDB catalog.")
 @json_option
 @debug_option
 def plan(table_path, version, full_history, batch_size, checkpoint_batch_rows, as_json, debug):

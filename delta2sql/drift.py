@@ -12,7 +12,6 @@ Four findings, from mildest to worst, each with its own exit code so scripts can
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.file_digest import digest_file
 from delta2sql.log_listing import plan_segment
 
 EXIT_CODES = {"behind": 3, "changed": 4, "disappeared": 4, "unreplayable": 4, "checkpoint_disagrees": 5}
@@ -35,14 +35,6 @@ class DriftReport:
     @property
     def exit_code(self) -> int:
         return max((EXIT_CODES[f["kind"]] for f in self.findings), default=0)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resized_or_gone(log_dir: Path, landed: list[tuple[str, int]]) -> tuple[list[str], list[str]]:
@@ -63,7 +55,7 @@ def _landed_file_findings(log_dir: Path, landed: list[tuple[str, str]]) -> list[
         path = log_dir / log_file
         if not path.exists():
             findings.append({"kind": "disappeared", "detail": log_file})
-        elif file_sha256(path) != sha256:
+        elif digest_file(path).sha256 != sha256:
             findings.append({"kind": "changed", "detail": log_file})
     return findings
 

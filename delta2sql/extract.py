@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from delta2sql.batches import Batch
 from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import DeltaLogError, UnsupportedTableError
+from delta2sql.file_digest import digest_file
 from delta2sql.log_listing import LogSegment
 
 SHIP_ROWS = 50_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Arrow and CSV buffers
@@ -49,11 +50,12 @@ def land_batch(
     log_dir = str(segment.log_dir)
     paths = [str(f.path) for f in files]
     row_start, row_end = batch.rows or (0, 2**62)
+    is_json = not files[0].name.endswith(".parquet")
     try:
-        if batch.describes_files:
+        if is_json:  # small files, split into lines from their bytes; a checkpoint is read by rows
             con.execute("create or replace temp table raw_log_files as " + load_sql("read_log_files.sql"),
                         {"files": paths, "log_dir": log_dir})
-        if files[0].name.endswith(".parquet"):
+        if not is_json:
             template = _checkpoint_template(con)
             rows_sql = load_sql("read_checkpoint_rows.sql").replace("/* unknown actions */", _unknown_action_cases(files))
             params = {"files": [template, *paths], "template": template, "log_dir": log_dir,
@@ -85,14 +87,13 @@ def land_batch(
     checksum = f"md5sum:{sum(int(total) for *_, total in per_file)}"
     if not batch.describes_files:
         return inserted, checksum
-    is_json = not files[0].name.endswith(".parquet")
     con.execute(
         f"""
         insert into delta_log_files
         select $table_name, described.log_file, $file_kind, coalesce(counts.version, $fallback_version),
                described.size_bytes, listed.modification_time, described.sha256,
                coalesce(counts.num_actions, 0) + $prior_actions, described.ends_with_newline, blank.blank_lines
-        from ({load_sql("describe_log_files.sql")}) as described
+        from ({load_sql("describe_log_files.sql") if is_json else _DESCRIBED_BY_PYTHON}) as described
         -- modification times as listed (truncated to milliseconds, as Delta writers record them)
         inner join (
             select unnest($names) as log_file, unnest($mtimes) as modification_time
@@ -113,9 +114,25 @@ def land_batch(
             "file_kind": batch.file_kind,
             "fallback_version": batch.first_version,
             "prior_actions": prior_actions,
+            **({} if is_json else _described_by_python(files)),
         },
     )
     return inserted, checksum
+
+
+# A Parquet checkpoint can be gigabytes: its size and sha256 come from reading it in chunks
+# (file_digest.py), never from DuckDB holding it whole as one BLOB (a 430 MB checkpoint ran
+# the landing out of memory that way).
+_DESCRIBED_BY_PYTHON = """
+    select unnest($names) as log_file, unnest($sizes) as size_bytes, unnest($digests) as sha256,
+           unnest($endings) as ends_with_newline
+"""
+
+
+def _described_by_python(files) -> dict[str, list]:
+    digests = [digest_file(f.path) for f in files]
+    return {"sizes": [d.size_bytes for d in digests], "digests": [d.sha256 for d in digests],
+            "endings": [d.ends_with_newline for d in digests]}
 
 
 def _read_commit_lines(con: duckdb.DuckDBPyConnection, segment: LogSegment, batch: Batch) -> None:

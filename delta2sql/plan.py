@@ -45,7 +45,7 @@ class MigrationPlan:
 
 
 def make_plan(path, version: int | None = None, full_history: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
-              checkpoint_batch_rows: int = DEFAULT_CHECKPOINT_BATCH_ROWS, sample_size: int = 50) -> MigrationPlan:
+              checkpoint_batch_rows: int | None = None, sample_size: int = 50) -> MigrationPlan:
     segment = plan_segment(path, version, full_history)
     checkpoint = segment.checkpoint
     checkpoint_files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)] if checkpoint else []
@@ -76,7 +76,7 @@ def make_plan(path, version: int | None = None, full_history: bool = False, batc
         checkpoint_reason=reason, checkpoint_files=len(checkpoint_files), checkpoint_bytes=checkpoint_bytes,
         checkpoint_actions=checkpoint_actions, commit_files=len(commits), commit_bytes=commit_bytes,
         commit_actions_estimate=commit_actions,
-        batches=len(plan_batches(segment, batch_size, checkpoint_batch_rows)),
+        batches=len(plan_batches(segment, batch_size, checkpoint_batch_rows or DEFAULT_CHECKPOINT_BATCH_ROWS)),
         sample_files=len(sample), sample_seconds=round(sample_seconds, 3), estimated_seconds=round(estimate, 1),
         warnings=segment.warnings,
     )

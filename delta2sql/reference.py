@@ -11,7 +11,6 @@ Each lands in a `reference_*` table of the catalog; dbt tests (tests/dbt/) do th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 
 from delta2sql.catalog import CatalogConnection
 from delta2sql.extract import load_sql, sql_identifier, sql_literal
+from delta2sql.file_digest import digest_file
 from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_json
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
@@ -181,17 +181,6 @@ def _typed_catalog_partitions(con: CatalogConnection, table_name: str, version: 
     ]
 
 
-def _hash_file(path: Path) -> tuple[str, int, bytes]:
-    """sha256, size and last byte, reading in 1 MiB chunks (checkpoints can be gigabytes)."""
-    h, size, last = hashlib.sha256(), 0, b""
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
-            last = chunk[-1:]
-    return h.hexdigest(), size, last
-
-
 def load_log_file_reference(con, table_name: str, log_dir: Path, batch_rows: int = 50_000) -> None:
     """Re-read every landed log file from disk: sha256 with hashlib, and the actions and blank
     lines of JSON files (`_json_file_layout`), so any action the landing lost, moved or changed,
@@ -204,9 +193,9 @@ def load_log_file_reference(con, table_name: str, log_dir: Path, batch_rows: int
         if not path.exists():
             files.append({"table_name": table_name, "log_file": log_file})
             continue
-        digest, size, last_byte = _hash_file(path)
-        described = {"table_name": table_name, "log_file": log_file, "sha256": digest,
-                     "size_bytes": size, "ends_with_newline": last_byte == b"\n"}
+        digest = digest_file(path)
+        described = {"table_name": table_name, "log_file": log_file, "sha256": digest.sha256,
+                     "size_bytes": digest.size_bytes, "ends_with_newline": digest.ends_with_newline}
         files.append(described)
         if log_file.endswith(".json"):
             actions, blank = _json_file_layout(path.read_bytes())  # one commit: small

@@ -19,11 +19,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
+from delta2sql.batches import DEFAULT_BATCH_SIZE, Batch, default_checkpoint_batch_rows, plan_batches
 from delta2sql.catalog import CatalogConnection
-from delta2sql.drift import file_sha256, resized_or_gone
+from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
+from delta2sql.file_digest import digest_file
 from delta2sql.log_listing import LogSegment, plan_segment
 from delta2sql.progress import Reporter
 
@@ -42,7 +43,7 @@ class RunOptions:
     full_history: bool = False
     full_refresh: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
-    checkpoint_batch_rows: int = DEFAULT_CHECKPOINT_BATCH_ROWS
+    checkpoint_batch_rows: int | None = None  # default: by target (batches.default_checkpoint_batch_rows)
 
 
 @dataclass
@@ -150,7 +151,7 @@ def _check_landed_log_unchanged(con: CatalogConnection, table_name: str, root: P
     if landed:
         log_file, _, sha256 = landed[-1]
         path = log_dir / log_file
-        if path.exists() and file_sha256(path) != sha256:
+        if path.exists() and digest_file(path).sha256 != sha256:
             raise DeltaLogError(f"{path}: its bytes changed since it was landed; see `delta2sql drift`")
 
 
@@ -173,7 +174,7 @@ def _start_run(con: CatalogConnection, table_name: str, target: str, segment: Lo
         from_version=segment.replay_start_version,
         to_version=segment.latest_version,
         checkpoint_version=checkpoint.version if checkpoint else None,
-        batch_size=options.batch_size, checkpoint_batch_rows=options.checkpoint_batch_rows,
+        batch_size=options.batch_size, checkpoint_batch_rows=options.checkpoint_batch_rows or default_checkpoint_batch_rows(target),
     )
     con.begin()
     try:
@@ -318,6 +319,7 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
                            message=f"{table_name}: run {run.run_id[:8]} abandoned: {why_not}; starting over")
             run = None
     if run is None:
+        checkpoint_rows = options.checkpoint_batch_rows or default_checkpoint_batch_rows(target)
         catch_up = state is not None and not options.full_refresh and state["status"] in CATCH_UP_STATUSES
         if catch_up:
             published = state["latest_version"]
@@ -328,10 +330,10 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
             segment = plan_segment(root, options.version, after_version=published)
             if segment.latest_version == published:
                 return LandingResult(None, "up_to_date", state["replay_start_version"], published)
-            batches, mode = plan_batches(segment, options.batch_size, options.checkpoint_batch_rows, published), "catch_up"
+            batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows, published), "catch_up"
         else:
             segment = plan_segment(root, options.version, options.full_history)
-            batches, mode = plan_batches(segment, options.batch_size, options.checkpoint_batch_rows), "full"
+            batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows), "full"
         for warning in segment.warnings:
             reporter.event("warning", table=table_name, message=f"{table_name}: {warning}")
         run = _start_run(con, table_name, target, segment, mode, options, batches)

@@ -103,7 +103,7 @@ create table if not exists migration_runs (
     to_version            bigint  not null, -- version this run publishes
     checkpoint_version    bigint,           -- the checkpoint a full run starts from, if any
     batch_size            integer not null, -- JSON commit files per batch
-    checkpoint_batch_rows bigint  not null, -- checkpoint rows per batch (whole row groups)
+    checkpoint_batch_rows bigint  not null, -- checkpoint rows per batch, at most
     num_batches           integer not null,
     -- running | landed (published) | migrated (built) | failed | abandoned (log changed under it)
     status                varchar not null,

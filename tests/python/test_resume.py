@@ -183,6 +183,25 @@ def test_checkpoint_split_into_row_group_batches_lands_the_same_rows(tmp_path, c
         assert table_fingerprints(a, "t") == table_fingerprints(b, "t")
 
 
+def test_row_group_larger_than_a_slice_is_cut(tmp_path, catalog):
+    """delta-rs writes a checkpoint as one big row group (1M rows by default): a slice smaller
+    than the row group reads only its rows, and the slices together land what one batch does."""
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["checkpoints"](table)
+    [checkpoint] = sorted((table / "_delta_log").glob("*.checkpoint.parquet"))[-1:]
+    metadata = pq.read_metadata(checkpoint)
+    assert metadata.num_row_groups == 1 and metadata.num_rows > 8  # as delta-rs wrote it
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(checkpoint_batch_rows=4))
+    assert outcome.status == "migrated", outcome.error
+    whole = make_catalog(catalog.target, tmp_path, "whole" + uuid.uuid4().hex[:6])
+    [outcome] = migrate_tables([TableSpec(table, "t")], whole, RecordingReporter())
+    with catalog.connect() as a, whole.connect() as b:
+        slices = [r for (r,) in a.execute("select log_files from migration_batches "
+                                          "where log_files like '%checkpoint.parquet rows%' order by batch_number").fetchall()]
+        assert len(slices) == -(-metadata.num_rows // 4) and slices[0].endswith("rows 0..3")
+        assert table_fingerprints(a, "t") == table_fingerprints(b, "t")
+
+
 def test_run_whose_checkpoint_vanished_is_abandoned_and_started_over(tmp_path, monkeypatch):
     """Log cleanup removed the checkpoint an interrupted run started from: it cannot be continued,
     so it is abandoned and a new run replays what the log holds now."""
