@@ -74,6 +74,9 @@ def main() -> None:
               help="Tables landed at the same time (with --manifest).")
 @click.option("--version", "version", type=int, help="Replay up to this version (default: latest).")
 @click.option("--full-history", is_flag=True, help="Replay every JSON commit from version 0, ignoring checkpoints.")
+@click.option("--catalog-version", type=click.IntRange(min=0),
+              help="Catalog-managed tables: the latest version their catalog ratified; the commits after the "
+                   "last published one are read from _delta_log/_staged_commits/.")
 @click.option("--full-refresh", is_flag=True,
               help="Re-land the table from scratch instead of resuming or catching up (its catalog rows are replaced).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
@@ -83,8 +86,8 @@ def main() -> None:
                    f"{DEFAULT_CHECKPOINT_BATCH_ROWS:,} on DuckDB, {SHIPPED_CHECKPOINT_BATCH_ROWS:,} on PostgreSQL and SQLite].")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
 @catalog_command
-def migrate(table_path, name, manifest, parallel, version, full_history, full_refresh, batch_size, checkpoint_batch_rows,
-            dry_run, catalog_path, target, as_json, debug):
+def migrate(table_path, name, manifest, parallel, version, full_history, catalog_version, full_refresh, batch_size,
+            checkpoint_batch_rows, dry_run, catalog_path, target, as_json, debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables.
 
     Run it again to resume an interrupted migration (it continues after the last committed
@@ -96,7 +99,7 @@ def migrate(table_path, name, manifest, parallel, version, full_history, full_re
         if manifest:
             raise click.UsageError("--dry-run plans one TABLE_PATH; use `delta2sql plan` per table")
         _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size,
-                                                          checkpoint_batch_rows))
+                                                          checkpoint_batch_rows, catalog_version))
         return
 
     def body(reporter) -> int:
@@ -104,7 +107,7 @@ def migrate(table_path, name, manifest, parallel, version, full_history, full_re
         if manifest:
             specs = read_manifest(manifest)
         else:
-            specs = [TableSpec(table_path, name or table_path.resolve().name, version, full_history)]
+            specs = [TableSpec(table_path, name or table_path.resolve().name, version, full_history, catalog_version)]
         options = RunOptions(full_refresh=full_refresh, batch_size=batch_size,
                              checkpoint_batch_rows=checkpoint_batch_rows)
         outcomes = migrate_tables(specs, catalog, reporter, options, parallel)
@@ -136,19 +139,22 @@ def _summarise(reporter, outcomes) -> None:
 @click.argument("table_path", type=click.Path(path_type=Path))
 @click.option("--version", "version", type=int, help="Plan up to this version (default: latest).")
 @click.option("--full-history", is_flag=True, help="Plan a replay of every JSON commit from version 0.")
+@click.option("--catalog-version", type=click.IntRange(min=0),
+              help="Catalog-managed tables: the latest version their catalog ratified.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
 @click.option("--checkpoint-batch-rows", type=click.IntRange(min=1), default=DEFAULT_CHECKPOINT_BATCH_ROWS,
               show_default=True, help="Checkpoint rows per batch, at most, as into a DuckDB catalog.")
 @json_option
 @debug_option
-def plan(table_path, version, full_history, batch_size, checkpoint_batch_rows, as_json, debug):
+def plan(table_path, version, full_history, catalog_version, batch_size, checkpoint_batch_rows, as_json, debug):
     """Report what migrating TABLE_PATH would read and an estimated duration; writes nothing."""
     _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size,
-                                                      checkpoint_batch_rows))
+                                                      checkpoint_batch_rows, catalog_version))
 
 
-def _report_plan(reporter, table_path, version, full_history, batch_size, checkpoint_batch_rows) -> int:
-    p = make_plan(table_path, version, full_history, batch_size, checkpoint_batch_rows)
+def _report_plan(reporter, table_path, version, full_history, batch_size, checkpoint_batch_rows,
+                 catalog_version) -> int:
+    p = make_plan(table_path, version, full_history, batch_size, checkpoint_batch_rows, catalog_version=catalog_version)
     for warning in p.warnings:
         reporter.event("warning", message=warning)
     lines = [
@@ -280,14 +286,16 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
         checks = validate_tables(catalog, reporter, list(tables) or None, chosen, num_versions)
         failed = [c for c in checks if c.failed]
         warned = sum(c.status == "warn" for c in checks)
+        skipped = sum(c.status == "skip" for c in checks)
         if isinstance(reporter, JsonReporter):
             for check in checks:
                 reporter.event("check", **asdict(check))
         else:
             _print_checks(checks)
         reporter.event("validation_finished", checks=len(checks), failed=len(failed),
-                       warned=warned, message=f"{len(checks) - len(failed) - warned} passed, {len(failed)} failed"
-                       + (f", {warned} warned" if warned else ""))
+                       warned=warned, skipped=skipped,
+                       message=f"{len(checks) - len(failed) - warned - skipped} passed, {len(failed)} failed"
+                       + (f", {warned} warned" if warned else "") + (f", {skipped} skipped" if skipped else ""))
         return 1 if failed else 0
 
     _run(as_json, debug, body)
@@ -295,7 +303,7 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
 
 def _print_checks(checks) -> None:
     """One table per migrated table; expected/observed shown for what failed."""
-    style = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
+    style = {"pass": "green", "warn": "yellow", "skip": "cyan", "fail": "red", "error": "magenta"}
     for name in sorted({c.table_name for c in checks}):
         table = Table(title=f"validation of {name}")
         for column in ("level", "check", "status", "expected / observed"):

@@ -90,7 +90,9 @@ def land_batch(
     con.execute(
         f"""
         insert into delta_log_files
-        select $table_name, described.log_file, $file_kind, coalesce(counts.version, $fallback_version),
+        select $table_name, described.log_file,
+               case when starts_with(described.log_file, '_staged_commits/') then 'staged_commit' else $file_kind end,
+               coalesce(counts.version, $fallback_version),
                described.size_bytes, listed.modification_time, described.sha256,
                coalesce(counts.num_actions, 0) + $prior_actions, described.ends_with_newline, blank.blank_lines
         from ({load_sql("describe_log_files.sql") if is_json else _DESCRIBED_BY_PYTHON}) as described
@@ -254,16 +256,23 @@ def _checkpoint_template(con: duckdb.DuckDBPyConnection) -> str:
 
 
 # Reader features whose effect on the log this replay understands. Data-level features (column
-# mapping, type widening, variants, ...) only change how data files are read, not the log.
+# mapping, type widening, variants, geospatial types, ...) only change how data files are read,
+# not the log: geospatial adds `geometry(<crs>)` / `geography(<crs>, <algorithm>)` column types,
+# whose statistics are WKT text in minValues/maxValues (delta-io/delta protocol_rfcs/
+# geospatial-types.md); a metadata migration keeps both as text and replays the same way.
 SUPPORTED_READER_FEATURES = {
     "columnMapping", "deletionVectors", "timestampNtz", "v2Checkpoint", "vacuumProtocolCheck",
     "typeWidening", "typeWidening-preview", "variantType", "variantType-preview",
-    "variantShredding-preview", "variantShredding",
+    "variantShredding-preview", "variantShredding", "geospatial", "catalogManaged", "catalogOwned-preview",
 }
 
 
+CATALOG_MANAGED_FEATURES = {"catalogManaged", "catalogOwned-preview"}
+
+
 def check_replayable(con: CatalogConnection, segment: LogSegment, table_name: str) -> None:
-    """A replay needs protocol and metaData, and must understand every reader feature."""
+    """A replay needs protocol and metaData, and must understand every reader feature; a
+    catalog-managed table also needs the version its catalog ratified."""
     found = dict(
         con.execute(
             """
@@ -306,6 +315,11 @@ def check_replayable(con: CatalogConnection, segment: LogSegment, table_name: st
     if reader_version > 3 or unknown:
         what = f"reader feature {', '.join(unknown)}" if unknown else f"minReaderVersion {reader_version}"
         raise UnsupportedTableError(f"{segment.log_dir}: unsupported: {what} (protocol of version {version})")
+    if CATALOG_MANAGED_FEATURES & set(json.loads(features)) and segment.catalog_version is None:
+        raise UnsupportedTableError(
+            f"{segment.log_dir}: a catalog-managed table (protocol of version {version}): its newest versions may "
+            "exist only as staged commits its catalog ratified; give --catalog-version N, the latest version the "
+            "catalog ratified (the same input delta-kernel asks for)")
 
 
 class LogReader:

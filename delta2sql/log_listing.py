@@ -27,6 +27,7 @@ _MULTIPART_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.(\d{10})\.(\d{10})\.
 _V2_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.([0-9a-fA-F-]{36})\.(json|parquet)$")
 _CRC = re.compile(r"^(\d{20})\.crc$")
 _COMPACTION = re.compile(r"^(\d{20})\.(\d{20})\.compacted\.json$")
+_STAGED_COMMIT = re.compile(r"^(\d{20})\.([0-9a-fA-F-]{36})\.json$")  # in _delta_log/_staged_commits/
 
 # When one version has several complete checkpoints, prefer the richest (delta-kernel-rs order).
 _CHECKPOINT_RANK = {"v2": 0, "multipart": 1, "classic": 2}
@@ -63,6 +64,7 @@ class LogSegment:
     checkpoint_commit: LogFile | None  # the JSON commit of the checkpoint version, if kept
     crc_files: dict[int, LogFile]
     warnings: list[str] = field(default_factory=list)
+    catalog_version: int | None = None  # the latest version a catalog ratified (catalog-managed tables)
 
     @property
     def replay_start_version(self) -> int:
@@ -158,6 +160,30 @@ def sidecar_files(checkpoint: Checkpoint, log_dir: Path) -> list[LogFile]:
     return files
 
 
+def _ratified_staged_commits(log_dir: Path, last_published: int, catalog_version: int) -> dict[int, LogFile]:
+    """The staged commits of the versions after the last published one up to the catalog's
+    ratified version (PROTOCOL.md, "Catalog-managed tables"): exactly one per version, else the
+    catalog alone knows which proposal it ratified. A published `<v>.json` always wins: its
+    existence proves v ratified, and a staged file of a published version may be a losing one."""
+    staged_dir = log_dir / "_staged_commits"
+    found: dict[int, list[os.DirEntry]] = {}
+    if staged_dir.is_dir():
+        for entry in os.scandir(staged_dir):
+            if (m := _STAGED_COMMIT.match(entry.name)) and last_published < int(m[1]) <= catalog_version:
+                found.setdefault(int(m[1]), []).append(entry)
+    staged = {}
+    for version in range(last_published + 1, catalog_version + 1):
+        entries = sorted(found.get(version, []), key=lambda e: e.name)
+        if not entries:
+            raise DeltaLogError(f"{log_dir}: the catalog ratified version {catalog_version}, but version {version} is "
+                                f"neither published ({version:020d}.json) nor staged in _staged_commits/")
+        if len(entries) > 1:
+            raise DeltaLogError(f"{staged_dir}: {len(entries)} staged commits for version {version} "
+                                f"({', '.join(e.name for e in entries)}); only the catalog knows which one it ratified")
+        staged[version] = _stat(staged_dir / entries[0].name, f"_staged_commits/{entries[0].name}", version, entries[0])
+    return staged
+
+
 def _checkpoint_is_readable(checkpoint: Checkpoint) -> str | None:
     """Return why a checkpoint cannot be used, or None when its files open."""
     for f in checkpoint.files:
@@ -183,11 +209,14 @@ def plan_segment(
     full_history: bool = False,
     checkpoint_version: int | None = None,
     after_version: int | None = None,
+    catalog_version: int | None = None,
 ) -> LogSegment:
     """Choose what to replay for `table_root` at `version` (default: latest).
 
     `checkpoint_version` pins the checkpoint (a resumed run must read what it started with);
-    `after_version` asks for the JSON commits after it only (a catch-up of a landed table).
+    `after_version` asks for the JSON commits after it only (a catch-up of a landed table);
+    `catalog_version` is the latest version the catalog of a catalog-managed table ratified: the
+    log ends there, and the versions after the last published commit are its staged commits.
     Raises DeltaLogError naming the file/version when no correct replay is possible.
     """
     root = Path(table_root)
@@ -201,17 +230,29 @@ def plan_segment(
     for v in sorted(_incomplete_multipart_versions(entries, checkpoints)):
         warnings.append(f"multi-part checkpoint at version {v} is missing parts; ignored")
 
-    known = set(commits) | set(checkpoints)
+    staged: dict[int, LogFile] = {}
+    if catalog_version is not None:  # nothing after the ratified version exists for a reader
+        commits = {v: e for v, e in commits.items() if v <= catalog_version}
+        staged = _ratified_staged_commits(log_dir, max(commits, default=-1), catalog_version)
+    known = set(commits) | set(checkpoints) | set(staged)
     if not known:
         raise DeltaLogError(f"{log_dir}: no commit or checkpoint files; not a Delta table")
-    latest = max(known)
+    latest = max(known) if catalog_version is None else catalog_version
     if version is not None:
         if version > latest:
             raise DeltaLogError(f"{root}: version {version} requested but the log ends at version {latest}")
         latest = version
 
+    published = commits
+
+    def stat_commit(v: int) -> LogFile:
+        if v in staged:
+            return staged[v]
+        return _stat(log_dir / published[v].name, published[v].name, v, published[v])
+
+    commits = {**published, **staged}  # every version with a commit file
     if after_version is not None:
-        return _catch_up_segment(root, commits, crc, after_version, latest)
+        return _catch_up_segment(root, commits, stat_commit, crc, after_version, latest, catalog_version)
     hint = _read_last_checkpoint_hint(log_dir, warnings)
     chosen: Checkpoint | None = None
     if checkpoint_version is not None:
@@ -260,9 +301,6 @@ def plan_segment(
             f"contiguous from {start} to {latest}"
         )
 
-    def stat_commit(v: int) -> LogFile:
-        return _stat(log_dir / commits[v].name, commits[v].name, v, commits[v])
-
     return LogSegment(
         table_root=root,
         latest_version=latest,
@@ -271,11 +309,12 @@ def plan_segment(
         checkpoint_commit=stat_commit(chosen.version) if chosen and chosen.version in commits else None,
         crc_files={v: f for v, f in crc.items() if (chosen.version if chosen else 0) <= v <= latest},
         warnings=warnings,
+        catalog_version=catalog_version,
     )
 
 
-def _catch_up_segment(root: Path, commits: dict[int, os.DirEntry], crc: dict[int, LogFile], after_version: int,
-                      latest: int) -> LogSegment:
+def _catch_up_segment(root: Path, commits: dict, stat_commit, crc: dict[int, LogFile], after_version: int,
+                      latest: int, catalog_version: int | None) -> LogSegment:
     """The JSON commits after `after_version`, which must all still be in the log."""
     log_dir = root / "_delta_log"
     if latest < after_version:
@@ -291,7 +330,8 @@ def _catch_up_segment(root: Path, commits: dict[int, os.DirEntry], crc: dict[int
         table_root=root,
         latest_version=latest,
         checkpoint=None,
-        commits=[_stat(log_dir / commits[v].name, commits[v].name, v, commits[v]) for v in range(after_version + 1, latest + 1)],
+        commits=[stat_commit(v) for v in range(after_version + 1, latest + 1)],
         checkpoint_commit=None,
         crc_files={v: f for v, f in crc.items() if after_version < v <= latest},
+        catalog_version=catalog_version,
     )

@@ -5,6 +5,7 @@
         name: orders                  # optional: catalog name (default: the directory name)
         version: 1200                 # optional: replay up to this version
         full_history: false           # optional: ignore checkpoints
+        catalog_version: 1250         # catalog-managed tables: the latest version the catalog ratified
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 from delta2sql.errors import Delta2SqlError
 from delta2sql.migrate import TableSpec
 
-_KEYS = {"path", "name", "version", "full_history"}
+_KEYS = {"path", "name", "version", "full_history", "catalog_version"}
 
 
 def read_manifest(path: Path) -> list[TableSpec]:
@@ -38,7 +39,8 @@ def read_manifest(path: Path) -> list[TableSpec]:
         if not table_path.is_absolute():
             table_path = path.parent / table_path
         specs.append(TableSpec(table_path, str(entry.get("name") or table_path.resolve().name),
-                               entry.get("version"), bool(entry.get("full_history", False))))
+                               entry.get("version"), bool(entry.get("full_history", False)),
+                               entry.get("catalog_version")))
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -34,6 +34,7 @@ class TableSpec:
     name: str
     version: int | None = None
     full_history: bool = False
+    catalog_version: int | None = None
 
 
 @dataclass
@@ -56,7 +57,8 @@ class MigrationOutcome:
 def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOptions,
           lock: threading.Lock | None) -> MigrationOutcome:
     started = time.perf_counter()
-    table_options = RunOptions(**{**options.__dict__, "version": spec.version, "full_history": spec.full_history})
+    table_options = RunOptions(**{**options.__dict__, "version": spec.version, "full_history": spec.full_history,
+                                  "catalog_version": spec.catalog_version})
     try:
         with lock or nullcontext(), catalog.connect() as con:
             result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)

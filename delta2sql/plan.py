@@ -45,8 +45,9 @@ class MigrationPlan:
 
 
 def make_plan(path, version: int | None = None, full_history: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
-              checkpoint_batch_rows: int | None = None, sample_size: int = 50) -> MigrationPlan:
-    segment = plan_segment(path, version, full_history)
+              checkpoint_batch_rows: int | None = None, sample_size: int = 50,
+              catalog_version: int | None = None) -> MigrationPlan:
+    segment = plan_segment(path, version, full_history, catalog_version=catalog_version)
     checkpoint = segment.checkpoint
     checkpoint_files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)] if checkpoint else []
     checkpoint_actions = sum(pq.read_metadata(f.path).num_rows for f in checkpoint_files if f.name.endswith(".parquet"))

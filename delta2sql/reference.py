@@ -30,6 +30,27 @@ from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
 
 
+# Reader features this replay supports and delta-rs (the reference reader) does not read.
+DELTA_RS_UNREADABLE_FEATURES = ("catalogManaged", "catalogOwned-preview", "geospatial")
+
+
+def delta_rs_cannot_read(con: CatalogConnection, table_name: str) -> str | None:
+    """Why delta-rs cannot be the reference reader of `table_name` (its newest protocol names a
+    reader feature delta-rs does not read), or None. Such a table is validated by the bytes level
+    and the log's own checksums only, and the validation output says so."""
+    row = con.execute(
+        "select reader_features from delta_log_actions where table_name = ? and action_type = 'protocol' "
+        "and source in ('checkpoint', 'commit') order by version desc, line_number desc limit 1", [table_name],
+    ).fetchone()
+    features = set(json.loads(row[0] or "[]")) if row else set()
+    unreadable = sorted(features.intersection(DELTA_RS_UNREADABLE_FEATURES))
+    if not unreadable:
+        return None
+    return (f"delta-rs cannot read reader feature {', '.join(unreadable)}: no reference reader compares the "
+            "snapshots; this table is validated by the bytes level and the log's own checksums (.crc, "
+            "_last_checkpoint) only")
+
+
 def sample_versions(start: int, latest: int, count: int) -> list[int]:
     """`latest`, `start` and evenly spaced versions between, at most `count` in all."""
     if count <= 1 or start == latest:

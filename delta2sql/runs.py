@@ -44,6 +44,7 @@ class RunOptions:
     full_refresh: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     checkpoint_batch_rows: int | None = None  # default: by target (batches.default_checkpoint_batch_rows)
+    catalog_version: int | None = None  # catalog-managed tables: the latest version their catalog ratified
 
 
 @dataclass
@@ -104,17 +105,19 @@ def _committed_batches(con: CatalogConnection, run_id: str) -> list[tuple]:
     ).fetchall()
 
 
-def _segment_of(run: _Run, root: Path) -> LogSegment:
+def _segment_of(run: _Run, root: Path, catalog_version: int | None) -> LogSegment:
     if run.mode == "catch_up":
-        return plan_segment(root, run.to_version, after_version=run.from_version - 1)
+        return plan_segment(root, run.to_version, after_version=run.from_version - 1, catalog_version=catalog_version)
     return plan_segment(root, run.to_version, full_history=run.checkpoint_version is None,
-                        checkpoint_version=run.checkpoint_version)
+                        checkpoint_version=run.checkpoint_version, catalog_version=catalog_version)
 
 
-def _why_not_resumable(run: _Run, state: dict | None) -> str | None:
+def _why_not_resumable(run: _Run, state: dict | None, catalog_version: int | None) -> str | None:
     """None when the table is still where `run` left it; else why the run must be abandoned."""
     if state is None:
         return "its table row is gone"
+    if catalog_version is not None and run.to_version != catalog_version:
+        return f"it lands up to version {run.to_version}, and the catalog has ratified version {catalog_version}"
     if run.mode == "catch_up" and (state["status"] not in CATCH_UP_STATUSES
                                    or run.from_version != state["latest_version"] + 1):
         return f"the table moved on since (status {state['status']}, version {state['latest_version']})"
@@ -296,10 +299,10 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
     run = None if options.full_refresh else open_run(con, table_name)
     batches, skip, mode = [], 0, None
     if run is not None:
-        why_not = _why_not_resumable(run, state)
+        why_not = _why_not_resumable(run, state, options.catalog_version)
         if why_not is None:
             try:
-                segment = _segment_of(run, root)
+                segment = _segment_of(run, root, options.catalog_version)
             except DeltaLogError as exc:  # e.g. its checkpoint was cleaned up since
                 why_not = str(exc)
         if why_not is None:
@@ -327,12 +330,14 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
                 raise Delta2SqlError(f"{table_name}: the catalog is at version {published}; it cannot go back to "
                                      f"{options.version} (use --full-refresh to re-land)")
             _check_landed_log_unchanged(con, table_name, root, published)
-            segment = plan_segment(root, options.version, after_version=published)
+            segment = plan_segment(root, options.version, after_version=published,
+                                   catalog_version=options.catalog_version)
             if segment.latest_version == published:
                 return LandingResult(None, "up_to_date", state["replay_start_version"], published)
             batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows, published), "catch_up"
         else:
-            segment = plan_segment(root, options.version, options.full_history)
+            segment = plan_segment(root, options.version, options.full_history,
+                                   catalog_version=options.catalog_version)
             batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows), "full"
         for warning in segment.warnings:
             reporter.event("warning", table=table_name, message=f"{table_name}: {warning}")

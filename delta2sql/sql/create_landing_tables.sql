@@ -26,7 +26,7 @@ create table if not exists delta_log_tables (
 create table if not exists delta_log_files (
     table_name            varchar not null,
     log_file              varchar not null, -- relative to _delta_log, e.g. 00000000000000000007.json
-    file_kind             varchar not null, -- commit | checkpoint_commit | checkpoint | sidecar
+    file_kind             varchar not null, -- commit | staged_commit | checkpoint_commit | checkpoint | sidecar
                                             -- | catalog_commit (written through the catalog after cut-over)
     version               bigint  not null,
     size_bytes            bigint  not null,

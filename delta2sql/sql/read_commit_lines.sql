@@ -21,7 +21,7 @@ numbered_lines as (
 
 select
     log_file,
-    cast(left(log_file, 20) as bigint) as version,
+    cast(left(parse_filename(log_file), 20) as bigint) as version,  -- also _staged_commits/<v>.<uuid>.json
     line_number,
     raw_line,
     trim(raw_line, ' ' || chr(9) || chr(13)) = '' as is_blank

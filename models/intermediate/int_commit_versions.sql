@@ -13,7 +13,7 @@ log_files as (
 commit_files as (
     select table_name, version, log_file, size_bytes, sha256, num_actions, modification_time
     from log_files
-    where file_kind in ('commit', 'checkpoint_commit', 'catalog_commit')
+    where file_kind in ('commit', 'staged_commit', 'checkpoint_commit', 'catalog_commit')
 ),
 
 checkpoint_first_files as (

@@ -11,6 +11,8 @@ import pytest
 from conftest import RecordingReporter
 from fixtures.handwritten_logs import (
     CONTRADICTED_FIXTURES,
+    build_catalog_managed,
+    build_geospatial,
     build_json_layouts,
     build_repeated_remove,
     build_typed_partition_values,
@@ -121,3 +123,58 @@ def test_partition_values_are_compared_as_typed_values(catalog, tmp_path):
     checks = {c.check_name: c for c in validate_tables(catalog, RecordingReporter(), ["t"], ("snapshot",))}
     assert checks["assert_snapshot_matches_delta_rs"].status == "fail"
     assert "2020-01-01 08:09:10.002000" in checks["assert_snapshot_matches_delta_rs"].observed
+
+
+def _validated_without_delta_rs(catalog, name: str, feature: str) -> None:
+    """Where delta-rs cannot be the oracle, its checks are skipped with the reason, and every
+    other check (the bytes level, the log's own checksums) runs and passes."""
+    checks = validate_tables(catalog, RecordingReporter(), [name])
+    skipped = {c.check_name: c.observed for c in checks if c.status == "skip"}
+    assert set(skipped) == {"assert_snapshot_matches_delta_rs", "assert_versions_readable_by_delta_rs"}
+    assert all(f"delta-rs cannot read reader feature {feature}" in why and "bytes level" in why
+               for why in skipped.values())
+    assert [c.check_name for c in checks if c.status not in ("pass", "skip")] == []
+    with catalog.connect() as con:
+        (compared,) = con.execute("select count(*) from reference_version_checksums where table_name = ?",
+                                  [name]).fetchone()
+    assert compared > 0  # the checksum check had the log's own numbers to compare
+
+
+def test_geospatial_table_migrates_and_rests_on_bytes_and_checksums(catalog, tmp_path):
+    """Case 8: the geospatial reader feature changes column types and their stats (WKT), not the
+    replay; delta-rs refuses it, so the bytes level and the `.crc` files are the proof."""
+    build_geospatial(tmp_path / "geo")
+    [outcome] = migrate_tables([TableSpec(tmp_path / "geo", "geo")], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    _validated_without_delta_rs(catalog, "geo", "geospatial")
+
+
+def test_catalog_managed_table_reads_ratified_staged_commits(catalog, tmp_path):
+    """Case 8: without the catalog's ratified version the table is refused (its newest versions
+    may be unpublished); with it, the staged commits after the last published one are the log."""
+    build_catalog_managed(tmp_path / "cm")
+    [refused] = migrate_tables([TableSpec(tmp_path / "cm", "cm")], catalog, RecordingReporter())
+    assert refused.status == "failed" and "give --catalog-version N" in refused.error
+    [outcome] = migrate_tables([TableSpec(tmp_path / "cm", "cm", catalog_version=5)], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    assert (outcome.mode, outcome.latest_version) == ("full", 5)
+    with catalog.connect() as con:
+        live = {p[:10] for (p,) in con.execute("select path from delta_files where table_name = 'cm' and added_version <= 5 "
+                                                "and (removed_version is null or removed_version > 5)").fetchall()}
+        kinds = dict(con.execute("select version, file_kind from delta_log_files where table_name = 'cm' "
+                                 "and log_file like '%.json'").fetchall())
+    assert live == {f"part-{k:05d}" for k in (0, 2, 3, 4, 5)}
+    assert kinds == {2: "checkpoint_commit", 3: "commit", 4: "staged_commit", 5: "staged_commit"}
+    _validated_without_delta_rs(catalog, "cm", "catalogManaged")
+
+
+def test_two_staged_commits_for_one_unpublished_version_are_refused(tmp_path):
+    build_catalog_managed(tmp_path / "cm")
+    staged = tmp_path / "cm" / "_delta_log" / "_staged_commits"
+    [ratified] = staged.glob("00000000000000000004.*.json")
+    (staged / "00000000000000000004.00000000-0000-4000-8000-000000000009.json").write_bytes(ratified.read_bytes())
+    [outcome] = migrate_tables([TableSpec(tmp_path / "cm", "cm", catalog_version=5)],
+                               Catalog("duckdb", tmp_path / "c.duckdb"), RecordingReporter())
+    assert outcome.status == "failed"
+    assert "2 staged commits for version 4" in outcome.error and ratified.name in outcome.error
+    assert "only the catalog knows which one it ratified" in outcome.error

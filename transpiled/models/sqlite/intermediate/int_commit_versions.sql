@@ -21,7 +21,7 @@ WITH tables AS (
     modification_time
   FROM log_files
   WHERE
-    file_kind IN ('commit', 'checkpoint_commit', 'catalog_commit')
+    file_kind IN ('commit', 'staged_commit', 'checkpoint_commit', 'catalog_commit')
 ), checkpoint_first_files AS (
   SELECT
     table_name,
