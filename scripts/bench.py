@@ -4,7 +4,8 @@
     .venv/bin/python scripts/bench.py                      # full run (scales 0.25 0.5 1 2), ~15 min
     .venv/bin/python scripts/bench.py --scales 0.25 --no-postgres   # quick look
 
-For each table (wide, long) and scale it generates the log (scripts/bench_tables.py), then runs,
+For each table (wide, long, wide_delta_rs: a checkpoint delta-rs wrote) and scale it generates the log
+(scripts/bench_tables.py), then runs,
 each as a separate process whose wall time and peak RSS (wait4) are measured:
   delta-rs load (DeltaTable + get_add_actions), delta2sql migrate into DuckDB, into PostgreSQL,
   and full validation of the DuckDB catalog (bytes + snapshot at the latest version).
@@ -39,7 +40,7 @@ COUNT_ACTIONS = (
     "lines = con.execute(\"select count(*) from (select unnest(string_split(content, chr(10))) as l "
     "from read_text(?)) where l <> ''\", [log + '/*.json']).fetchone()[0]; print(rows + lines)"
 )
-TABLES = ("wide", "long")
+TABLES = ("wide", "long", "wide_delta_rs")  # wide_delta_rs: needs ../shared/bench/gen_delta_log.py
 
 
 def measure(command: list[str], env: dict | None = None) -> dict:

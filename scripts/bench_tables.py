@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +131,20 @@ def generate_long(root: Path, scale: float = 1.0) -> Path:
     return root
 
 
-if __name__ == "__main__":
-    import sys
+GEN_DELTA_LOG = Path(__file__).resolve().parents[2] / "shared" / "bench" / "gen_delta_log.py"
 
+
+def generate_wide_delta_rs(root: Path, scale: float = 1.0) -> Path:
+    """The wide shape with a checkpoint delta-rs itself wrote (`DeltaTable.create_checkpoint()`):
+    1M-row row groups and delta-rs's full checkpoint schema, as real checkpoints are, unlike the
+    pyarrow-written one of `generate_wide`. At scale 1: 10,000 files at version 0, then commits
+    1..20,000 of 100 adds and 10 removes, checkpointed at 19,000 (1.72M actions, 430 MB)."""
+    subprocess.run([sys.executable, str(GEN_DELTA_LOG), str(root), "--initial-files", str(int(10_000 * scale)),
+                    "--commits", str(int(20_000 * scale)), "--adds", "100", "--removes", "10",
+                    "--checkpoint-at", str(int(19_000 * scale))], check=True, stdout=subprocess.DEVNULL)
+    return root
+
+
+if __name__ == "__main__":
     kind, scale, target = sys.argv[1], float(sys.argv[2]), Path(sys.argv[3])
-    {"wide": generate_wide, "long": generate_long}[kind](target, scale)
+    {"wide": generate_wide, "long": generate_long, "wide_delta_rs": generate_wide_delta_rs}[kind](target, scale)
