@@ -120,14 +120,26 @@ def generate_wide(root: Path, scale: float = 1.0) -> Path:
     return root
 
 
-def generate_long(root: Path, scale: float = 1.0) -> Path:
+def generate_long(root: Path, scale: float = 1.0, crc: bool = False) -> Path:
+    """100,000 commits at scale 1, each adding two files and removing one; with `crc`, a
+    `<v>.crc` (numFiles, tableSizeBytes) for every version, as Spark writes them."""
     num_commits = int(100_000 * scale)
     log = root / "_delta_log"
     log.mkdir(parents=True)
-    _write_commit(log, 0, [*_protocol_and_metadata(), _add(0, 0), _add(1, 0)])
-    for version in range(1, num_commits):
-        _write_commit(log, version, [_add(2 * version, version), _add(2 * version + 1, version),
-                                     _remove(2 * version - 2, version)])
+    first = [*_protocol_and_metadata(), _add(0, 0), _add(1, 0)]
+    _write_commit(log, 0, first)
+    live_files, live_bytes = 2, sum(a["add"]["size"] for a in first[2:])
+    for version in range(num_commits):
+        if version:
+            actions = [_add(2 * version, version), _add(2 * version + 1, version), _remove(2 * version - 2, version)]
+            _write_commit(log, version, actions)
+            live_files += 1
+            live_bytes += actions[0]["add"]["size"] + actions[1]["add"]["size"] - actions[2]["remove"]["size"]
+        if crc:
+            protocol, metadata = (a[k] for a, k in zip(_protocol_and_metadata(), ("protocol", "metaData")))
+            (log / f"{version:020d}.crc").write_text(json.dumps(
+                {"tableSizeBytes": live_bytes, "numFiles": live_files, "numMetadata": 1, "numProtocol": 1,
+                 "metadata": metadata, "protocol": protocol}, separators=(",", ":")))
     return root
 
 
@@ -147,4 +159,6 @@ def generate_wide_delta_rs(root: Path, scale: float = 1.0) -> Path:
 
 if __name__ == "__main__":
     kind, scale, target = sys.argv[1], float(sys.argv[2]), Path(sys.argv[3])
-    {"wide": generate_wide, "long": generate_long, "wide_delta_rs": generate_wide_delta_rs}[kind](target, scale)
+    generators = {"wide": generate_wide, "long": generate_long, "wide_delta_rs": generate_wide_delta_rs,
+                  "long_crc": lambda root, s: generate_long(root, s, crc=True)}
+    generators[kind](target, scale)
