@@ -12,6 +12,7 @@ Four findings, from mildest to worst, each with its own exit code so scripts can
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.file_digest import digest_file
-from delta2sql.log_listing import plan_segment
+from delta2sql.log_listing import plan_segment, sidecar_files
 
 EXIT_CODES = {"behind": 3, "changed": 4, "disappeared": 4, "unreplayable": 4, "checkpoint_disagrees": 5}
 
@@ -60,6 +61,17 @@ def _landed_file_findings(log_dir: Path, landed: list[tuple[str, str]]) -> list[
     return findings
 
 
+def _added_paths(path: Path) -> set[str]:
+    """The paths a checkpoint file (a part, a V2 top-level file or a sidecar) adds; a V2 top-level
+    file whose adds live in sidecars has none, or no `add` column at all."""
+    if path.suffix == ".json":
+        actions = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        return {a["add"]["path"] for a in actions if "add" in a}
+    if "add" not in pq.read_schema(path).names:
+        return set()
+    return {a["path"] for a in pq.read_table(path, columns=["add"]).column("add").to_pylist() if a}
+
+
 def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
     with catalog.connect() as con:
         row = con.execute("select table_uri, replay_start_version, coalesce(finalized_version, latest_version) "
@@ -81,15 +93,14 @@ def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
             report.findings.insert(0, {"kind": "behind", "detail": f"{segment.latest_version - latest} new versions "
                                        f"({latest + 1}..{segment.latest_version})"})
         checkpoint = segment.checkpoint
-        if checkpoint and start < checkpoint.version <= latest and checkpoint.kind != "v2":
+        if checkpoint and start < checkpoint.version <= latest:
             live = {p for (p,) in con.execute(
                 "select path from delta_files where table_name = ? and added_version <= ? "
                 "and (removed_version is null or removed_version > ?)", [table_name, checkpoint.version, checkpoint.version],
             ).fetchall()}
             in_checkpoint = set()
-            for f in checkpoint.files:
-                adds = pq.read_table(f.path, columns=["add"]).column("add").to_pylist()
-                in_checkpoint |= {a["path"] for a in adds if a}
+            for f in [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)]:
+                in_checkpoint |= _added_paths(f.path)
             if live != in_checkpoint:
                 report.findings.append({"kind": "checkpoint_disagrees", "detail": (
                     f"checkpoint at version {checkpoint.version}: {len(in_checkpoint - live)} files not live in the "

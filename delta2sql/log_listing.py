@@ -231,8 +231,10 @@ def plan_segment(
         warnings.append(f"multi-part checkpoint at version {v} is missing parts; ignored")
 
     staged: dict[int, LogFile] = {}
-    if catalog_version is not None:  # nothing after the ratified version exists for a reader
-        commits = {v: e for v, e in commits.items() if v <= catalog_version}
+    if catalog_version is not None:
+        if commits and max(commits) > catalog_version:  # a published commit is a ratified one
+            raise DeltaLogError(f"{log_dir}: version {max(commits)} is published ({max(commits):020d}.json), so the "
+                                f"catalog has ratified at least that; --catalog-version {catalog_version} is stale")
         staged = _ratified_staged_commits(log_dir, max(commits, default=-1), catalog_version)
     known = set(commits) | set(checkpoints) | set(staged)
     if not known:

@@ -35,6 +35,9 @@ def read_manifest(path: Path) -> list[TableSpec]:
         unknown = set(entry) - _KEYS
         if unknown:
             raise Delta2SqlError(f"{path}: table {index}: unknown key(s) {', '.join(sorted(unknown))}")
+        for key in ("version", "catalog_version"):
+            if key in entry and not (isinstance(entry[key], int) and entry[key] >= 0):
+                raise Delta2SqlError(f"{path}: table {index}: `{key}` must be a version number, not {entry[key]!r}")
         table_path = Path(entry["path"])
         if not table_path.is_absolute():
             table_path = path.parent / table_path

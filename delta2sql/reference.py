@@ -239,7 +239,7 @@ def _json_file_layout(data: bytes) -> tuple[list[tuple[int, str]], dict[str, str
     lines until their text parses as JSON (a pretty-printed action). Written apart from the
     landing's parser (which reads a stream of values), so the two check each other."""
     parts = data.decode("utf-8").split("\n")
-    if data.endswith(b"\n"):
+    if data.endswith(b"\n") or not data:  # the empty string after the final newline, or of an empty file
         parts.pop()
     actions, blank, index = [], {}, 0
     while index < len(parts):
@@ -346,8 +346,9 @@ def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Pa
     The directory is listed once, and the rows go to the catalog as columns: a log may hold
     100,000 versions with a `.crc` each (`migrate` reads them all, in ~3 s)."""
     columns: dict[str, list] = {"version": [], "source": [], "num_files": [], "size_bytes": []}
+    entries = os.scandir(log_dir) if log_dir.is_dir() else []
     crc_files = sorted(
-        (int(entry.name[:20]), entry.name, entry.path) for entry in os.scandir(log_dir)
+        (int(entry.name[:20]), entry.name, entry.path) for entry in entries
         if len(entry.name) == 24 and entry.name.endswith(".crc") and entry.name[:20].isdigit()
     )
     for version, name, path in crc_files:
@@ -357,8 +358,11 @@ def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Pa
             with open(path, "rb") as f:
                 data = json.loads(f.read())
         except ValueError:
+            continue  # an unreadable .crc is no checksum
+        if not isinstance(data, dict):
             continue
-        for column, value in zip(columns, (version, name, data.get("numFiles"), data.get("tableSizeBytes"))):
+        for column, value in zip(columns, (version, name, _integer(data.get("numFiles")),
+                                           _integer(data.get("tableSizeBytes")))):
             columns[column].append(value)
     rows = []
     hint = log_dir / "_last_checkpoint"
@@ -369,7 +373,8 @@ def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Pa
                 # `size` (actions in the checkpoint) is not compared: old delta-rs writers put the
                 # checkpoint's byte count there (corpus: checkpoint_with_partitions, issue_1374).
                 rows.append({"table_name": table_name, "version": int(data["version"]), "source": "_last_checkpoint",
-                             "num_files": data.get("numOfAddFiles"), "size_bytes": data.get("sizeInBytes")})
+                             "num_files": _integer(data.get("numOfAddFiles")),
+                             "size_bytes": _integer(data.get("sizeInBytes"))})
         except (ValueError, KeyError, TypeError):
             pass  # listing already warned about an unreadable hint
     _replace(con, "reference_version_checksums", table_name, rows)
@@ -401,6 +406,11 @@ _SCHEMAS = {
 
 
 REFERENCE_TABLES = tuple(_SCHEMAS)
+
+
+def _integer(value) -> int | None:
+    """A count from a writer's JSON, or None when it is not an integer (then it is not compared)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def create_reference_tables(con: CatalogConnection) -> None:

@@ -112,12 +112,13 @@ def _segment_of(run: _Run, root: Path, catalog_version: int | None) -> LogSegmen
                         checkpoint_version=run.checkpoint_version, catalog_version=catalog_version)
 
 
-def _why_not_resumable(run: _Run, state: dict | None, catalog_version: int | None) -> str | None:
+def _why_not_resumable(run: _Run, state: dict | None, options: RunOptions) -> str | None:
     """None when the table is still where `run` left it; else why the run must be abandoned."""
     if state is None:
         return "its table row is gone"
-    if catalog_version is not None and run.to_version != catalog_version:
-        return f"it lands up to version {run.to_version}, and the catalog has ratified version {catalog_version}"
+    ratified = options.catalog_version
+    if ratified is not None and run.to_version != (ratified if options.version is None else min(options.version, ratified)):
+        return f"it lands up to version {run.to_version}, and the catalog has ratified version {ratified}"
     if run.mode == "catch_up" and (state["status"] not in CATCH_UP_STATUSES
                                    or run.from_version != state["latest_version"] + 1):
         return f"the table moved on since (status {state['status']}, version {state['latest_version']})"
@@ -299,7 +300,7 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
     run = None if options.full_refresh else open_run(con, table_name)
     batches, skip, mode = [], 0, None
     if run is not None:
-        why_not = _why_not_resumable(run, state, options.catalog_version)
+        why_not = _why_not_resumable(run, state, options)
         if why_not is None:
             try:
                 segment = _segment_of(run, root, options.catalog_version)

@@ -11,15 +11,18 @@ import pytest
 from conftest import RecordingReporter
 from fixtures.handwritten_logs import (
     CONTRADICTED_FIXTURES,
+    HANDWRITTEN_FIXTURES,
     build_catalog_managed,
     build_geospatial,
     build_json_layouts,
     build_repeated_remove,
     build_typed_partition_values,
     build_unknown_actions_and_fields,
+    restore_v2_history,
 )
 
 from delta2sql.catalog import Catalog
+from delta2sql.drift import detect_drift
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.validate import validate_tables
 
@@ -178,3 +181,30 @@ def test_two_staged_commits_for_one_unpublished_version_are_refused(tmp_path):
     assert outcome.status == "failed"
     assert "2 staged commits for version 4" in outcome.error and ratified.name in outcome.error
     assert "only the catalog knows which one it ratified" in outcome.error
+
+
+@pytest.mark.parametrize("fixture", ["v2_checkpoint_classic_name", "v2_checkpoint_sidecars", "v2_checkpoint_json"])
+def test_drift_reads_a_v2_checkpoint_through_its_sidecars(tmp_path, fixture):
+    """Case 1 in drift: a catalog replayed from version 0 is compared with the V2 checkpoint at
+    version 3, whose adds live in its sidecars (the top-level file has no add column)."""
+    HANDWRITTEN_FIXTURES[fixture](tmp_path / "t")
+    restore_v2_history(tmp_path / "t", fixture)
+    catalog = Catalog("duckdb", tmp_path / "c.duckdb")
+    [outcome] = migrate_tables([TableSpec(tmp_path / "t", "t", full_history=True)], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    assert detect_drift(catalog, "t").findings == []
+    with catalog.connect() as con:  # a catalog that lost a file the checkpoint holds is told apart
+        con.execute("delete from delta_files where table_name = 't' and added_version = 0")
+    assert [f["kind"] for f in detect_drift(catalog, "t").findings] == ["checkpoint_disagrees"]
+
+
+def test_an_unreadable_crc_is_no_checksum_and_no_crash(tmp_path):
+    """A `.crc` that is not a JSON object, or whose counts are not integers, is not compared; the
+    table migrates on what the other `.crc` files and the log say."""
+    HANDWRITTEN_FIXTURES["crc_files"](tmp_path / "t")
+    log = tmp_path / "t" / "_delta_log"
+    (log / f"{1:020d}.crc").write_text("[]")
+    (log / f"{2:020d}.crc").write_text('{"numFiles": "3", "tableSizeBytes": true}')
+    [outcome] = migrate_tables([TableSpec(tmp_path / "t", "t")], Catalog("duckdb", tmp_path / "c.duckdb"),
+                               RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
