@@ -138,3 +138,14 @@ def test_status_reports_validation_and_versions_behind(tmp_path):
     assert row["batches_committed"] == row["num_batches"] == 1  # four commits, one batch of up to 1000
     human = CliRunner(env={"COLUMNS": "250"}).invoke(main, ["status", "--catalog", str(catalog)])
     assert human.exit_code == 0 and "1/1 batches" in human.output
+
+
+def test_version_of_the_command_group():
+    """`delta2sql --version` names the installed distribution's version; a subcommand's
+    `--version N` keeps meaning a table version."""
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"delta2sql {version('delta2sql')}"
+    result = CliRunner().invoke(main, ["plan", "--help"])
+    assert "--version INTEGER" in result.output

@@ -1,0 +1,339 @@
+"""Catalog databases: where they are (from profiles/profiles.yml) and how to talk to them.
+
+`profiles/profiles.yml` is the one source of truth for connections. dbt renders it itself; the
+CLI renders the same file with the same `env_var()` semantics, after exporting the variables
+for the chosen catalog (`DELTA2SQL_TARGET`, `DELTA2SQL_CATALOG`), so both reach the same database.
+
+Every SQL statement the package runs on a catalog is written in DuckDB's dialect and, for
+PostgreSQL and SQLite, translated by `delta2sql.transpile` (the one choke point). Bulk loads
+go through `load_arrow` / `load_arrow_batches`: COPY on PostgreSQL, batched inserts on SQLite,
+Arrow scans on DuckDB.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import queue
+import re
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import jinja2
+import pyarrow as pa
+import yaml
+
+from delta2sql.errors import CatalogError
+from delta2sql.transpile import TARGETS, transpile_sql
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the dbt project ships beside the package
+PROFILES_DIR = PROJECT_DIR / "profiles"
+DEFAULT_FILES = {"duckdb": "delta2sql.duckdb", "sqlite": "delta2sql.sqlite"}
+
+
+def render_profile(target: str, env: dict[str, str]) -> dict:
+    """The `target` output of profiles.yml, rendered as dbt renders it (env_var, as_number)."""
+
+    def env_var(name: str, default: str | None = None) -> str:
+        if name in env:
+            return env[name]
+        if default is None:
+            raise CatalogError(f"profiles.yml needs environment variable {name}")
+        return default
+
+    jinja = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    jinja.filters["as_number"] = lambda value: int(value)
+
+    def render(value):
+        if isinstance(value, dict):
+            return {k: render(v) for k, v in value.items()}
+        if isinstance(value, str) and "{{" in value:
+            text = jinja.from_string(value).render(env_var=env_var)
+            return int(text) if value.rstrip().endswith("as_number }}") else text
+        return value
+
+    profile = yaml.safe_load((PROFILES_DIR / "profiles.yml").read_text())["delta2sql"]
+    outputs = profile["outputs"]
+    if target not in outputs:
+        raise CatalogError(f"unknown target {target!r}; profiles.yml defines {', '.join(outputs)}")
+    return render(outputs[target])
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A catalog database: a dbt target of profiles.yml plus, for embedded engines, its file."""
+
+    target: str = "duckdb"
+    path: Path | None = None
+    extra_env: dict = field(default_factory=dict, hash=False)  # e.g. the Postgres schema
+
+    def env(self) -> dict[str, str]:
+        """Environment variables profiles.yml reads for this catalog."""
+        values = {"DELTA2SQL_TARGET": self.target, **self.extra_env}
+        if self.path is not None:
+            values["DELTA2SQL_CATALOG"] = str(self.path.resolve())
+            values["DELTA2SQL_SQLITE_DIR"] = str(self.sqlite_schema_dir)
+        return values
+
+    @property
+    def sqlite_schema_dir(self) -> Path:
+        """Where dbt-sqlite keeps a SQLite catalog's other schemas (stored test failures): one
+        directory per catalog, so two catalogs side by side never share them."""
+        return self.path.resolve().with_name(self.path.name + ".schemas")
+
+    @property
+    def settings(self) -> dict:
+        return render_profile(self.target, {**os.environ, **self.env()})
+
+    @property
+    def description(self) -> str:
+        if self.target == "postgres":
+            s = self.settings
+            return f"postgresql://{s['user']}@{s['host']}:{s['port']}/{s['dbname']} schema {s['schema']}"
+        return str(self.path)
+
+    def check(self) -> None:
+        """Refuse settings dbt cannot work with, before anything is written."""
+        if self.target == "duckdb" and any(q in self.path.stem for q in "'\""):
+            # dbt-duckdb names the database after the file stem and does not escape quotes in it
+            raise CatalogError(f"catalog file name {self.path.name!r}: quotes are not allowed in a DuckDB catalog's file name")
+
+    def connect(self) -> CatalogConnection:
+        self.check()
+        if self.target == "duckdb":
+            return DuckDBCatalog(self)
+        if self.target == "postgres":
+            return PostgresCatalog(self)
+        if self.target == "sqlite":
+            return SQLiteCatalog(self)
+        raise CatalogError(f"target {self.target!r} is not supported (supported: {', '.join(TARGETS)})")
+
+
+def catalog_from_options(target: str | None, catalog: str | None) -> Catalog:
+    """Resolve CLI options, falling back to the same environment variables as profiles.yml."""
+    target = target or os.environ.get("DELTA2SQL_TARGET", "duckdb")
+    if target == "postgres":
+        return Catalog(target=target)
+    path = catalog or os.environ.get("DELTA2SQL_CATALOG") or DEFAULT_FILES.get(target, "delta2sql.db")
+    return Catalog(target=target, path=Path(path))
+
+
+class CatalogConnection:
+    """One connection to a catalog; statements are DuckDB SQL with `?` parameters."""
+
+    dialect = "duckdb"
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def sql(self, statement: str) -> str:
+        return _translate(statement, self.dialect)
+
+    def execute(self, statement: str, params=()):
+        raise NotImplementedError
+
+    def executemany(self, statement: str, rows) -> None:
+        raise NotImplementedError
+
+    def execute_script(self, statements: str) -> None:
+        """Several `;`-separated statements without parameters (DDL)."""
+        self.execute(statements)
+
+    def load_arrow(self, table: str, data: pa.Table) -> None:
+        """Append `data` (columns named as in `table`) in bulk."""
+        raise NotImplementedError
+
+    def load_arrow_batches(self, table: str, batches: Iterable[pa.RecordBatch]) -> None:
+        """Append a stream of record batches (each bounded by the producer) in bulk."""
+        for batch in batches:
+            self.load_arrow(table, pa.Table.from_batches([batch]))
+
+    def analyze(self, tables: tuple[str, ...]) -> None:
+        """Refresh planner statistics after a bulk load (PostgreSQL plans joins from them)."""
+
+    def relation_exists(self, name: str) -> bool:
+        """Whether the catalog has a table or view `name` (the dbt-built ones exist after a build)."""
+        return self.execute(
+            "select count(*) from information_schema.tables where table_schema = current_schema() and table_name = ?",
+            [name],
+        ).fetchone()[0] > 0
+
+    def begin(self) -> None:
+        self.execute("begin transaction")
+
+    def commit(self) -> None:
+        self.execute("commit")
+
+    def rollback(self) -> None:
+        self.execute("rollback")
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@functools.lru_cache(maxsize=512)
+def _translate(statement: str, dialect: str) -> str:
+    return transpile_sql(statement, dialect, pretty=False) if dialect != "duckdb" else statement
+
+
+class DuckDBCatalog(CatalogConnection):
+    dialect = "duckdb"
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog)
+        try:
+            catalog.path.parent.mkdir(parents=True, exist_ok=True)
+            self.raw = duckdb.connect(str(catalog.path))
+        except (duckdb.Error, OSError) as exc:
+            raise CatalogError(f"cannot open DuckDB catalog {catalog.path}: {exc}") from exc
+
+    def execute(self, statement: str, params=()):
+        return self.raw.execute(statement, params)
+
+    def executemany(self, statement: str, rows) -> None:
+        self.raw.executemany(statement, rows)
+
+    def load_arrow(self, table: str, data: pa.Table) -> None:
+        self.raw.register("_delta2sql_batch", data)
+        try:
+            self.raw.execute(f"insert into {table} by name select * from _delta2sql_batch")
+        finally:
+            self.raw.unregister("_delta2sql_batch")
+
+
+class PostgresCatalog(CatalogConnection):
+    dialect = "postgres"
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog)
+        import psycopg
+
+        s = catalog.settings
+        self.schema = s["schema"]
+        try:
+            self.raw = psycopg.connect(
+                host=s["host"], port=s["port"], user=s["user"], password=s.get("password") or None,
+                dbname=s["dbname"], autocommit=True, connect_timeout=10,
+            )
+        except psycopg.OperationalError as exc:
+            raise CatalogError(
+                f"cannot connect to PostgreSQL {catalog.description}: {str(exc).strip()} "
+                "(set PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE)"
+            ) from exc
+        try:
+            self.raw.execute(f'create schema if not exists "{self.schema}"')
+            self.raw.execute(f'set search_path to "{self.schema}"')
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise CatalogError(f"PostgreSQL user {s['user']} may not use schema {self.schema}: {exc}") from exc
+
+    def execute(self, statement: str, params=()):
+        return self.raw.execute(self._with_params(statement, params), params or None)
+
+    def executemany(self, statement: str, rows) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(self._with_params(statement, True), rows)
+
+    def _with_params(self, statement: str, params) -> str:
+        """sqlglot renders `?` as psycopg's `%s`; a literal `%` must then be doubled."""
+        sql = self.sql(statement)
+        return re.sub(r"%(?!s\b)", "%%", sql) if params else sql
+
+    def begin(self) -> None:
+        self.raw.execute("begin")
+
+    def analyze(self, tables: tuple[str, ...]) -> None:
+        for table in tables:
+            self.raw.execute(f'analyze "{table}"')
+
+    def load_arrow(self, table: str, data: pa.Table) -> None:
+        self.load_arrow_batches(table, data.to_batches())
+
+    def load_arrow_batches(self, table: str, batches: Iterable[pa.RecordBatch]) -> None:
+        """COPY ... FROM STDIN in CSV written by DuckDB: no Python loop over rows.
+
+        A thread draws the next batch and writes its CSV while the server ingests this one
+        (DuckDB and libpq both release the GIL): a 0.5M-action checkpoint slice of the wide
+        benchmark landed in 4.1-4.5 s instead of 7.8 s.
+        """
+        ready: queue.Queue = queue.Queue(maxsize=1)  # CSV files written, not yet copied
+        stop = threading.Event()
+
+        def write_csv_files(directory: str) -> None:
+            scratch = duckdb.connect()
+            try:
+                for number, batch in enumerate(batches):
+                    if stop.is_set():
+                        break
+                    if batch.num_rows:
+                        path = f"{directory}/{number}.csv"
+                        scratch.register("batch", pa.Table.from_batches([batch]))
+                        scratch.execute(f"copy batch to '{path}' (header false)")
+                        scratch.unregister("batch")
+                        ready.put((path, batch.schema.names))
+            finally:
+                scratch.close()
+                ready.put(None)
+
+        with tempfile.TemporaryDirectory(prefix="delta2sql-copy-") as directory, ThreadPoolExecutor(1) as pool:
+            writer = pool.submit(write_csv_files, directory)
+            try:
+                while (item := ready.get()) is not None:
+                    path, names = item
+                    columns = ", ".join(f'"{c}"' for c in names)
+                    with self.raw.cursor().copy(f'copy "{table}" ({columns}) from stdin (format csv)') as copy, \
+                            open(path, "rb") as f:
+                        while chunk := f.read(1 << 20):
+                            copy.write(chunk)
+                    os.unlink(path)
+            except BaseException:
+                stop.set()  # and drain, so the writer never blocks on a full queue
+                while ready.get() is not None:
+                    pass
+                raise
+            writer.result()  # the writer's own error (a failed read or CSV write), if any
+
+
+class SQLiteCatalog(CatalogConnection):
+    dialect = "sqlite"
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog)
+        try:
+            catalog.path.parent.mkdir(parents=True, exist_ok=True)
+            catalog.sqlite_schema_dir.mkdir(exist_ok=True)
+            self.raw = sqlite3.connect(str(catalog.path), isolation_level=None)
+            for schema_file in sorted(catalog.sqlite_schema_dir.glob("*.db")):
+                self.raw.execute("attach database ? as ?", [str(schema_file), schema_file.stem])
+        except (sqlite3.Error, OSError) as exc:
+            raise CatalogError(f"cannot open SQLite catalog {catalog.path}: {exc}") from exc
+
+    def execute(self, statement: str, params=()):
+        return self.raw.execute(self.sql(statement), params)
+
+    def executemany(self, statement: str, rows) -> None:
+        self.raw.executemany(self.sql(statement), rows)
+
+    def execute_script(self, statements: str) -> None:
+        self.raw.executescript(self.sql(statements))
+
+    def relation_exists(self, name: str) -> bool:
+        return self.raw.execute("select count(*) from sqlite_master where name = ?", [name]).fetchone()[0] > 0
+
+    def load_arrow(self, table: str, data: pa.Table, batch_rows: int = 10_000) -> None:
+        columns = ", ".join(f'"{c}"' for c in data.column_names)
+        marks = ", ".join("?" for _ in data.column_names)
+        statement = f'insert into "{table}" ({columns}) values ({marks})'
+        for batch in data.to_batches(max_chunksize=batch_rows):
+            self.raw.executemany(statement, zip(*(column.to_pylist() for column in batch.columns)))

@@ -1,0 +1,100 @@
+"""Run dbt in-process (dbtRunner) against a catalog, one invocation at a time.
+
+Each invocation gets its own target/log directory so that concurrent runs against different
+catalogs (tests, a fleet of tables) never share dbt's manifest or run_results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner
+
+from delta2sql.catalog import PROJECT_DIR, Catalog
+from delta2sql.errors import Delta2SqlError
+from delta2sql.progress import Reporter
+
+
+@dataclass
+class DbtResult:
+    success: bool
+    run_results: list[dict]  # run_results.json "results"
+    target_path: Path
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None = None) -> DbtResult:
+    """Run `dbt <command>` for `catalog`; raise only when dbt itself could not run."""
+    target_path = Path(tempfile.mkdtemp(prefix="delta2sql-dbt-"))
+    _reuse_parse(target_path, catalog.target)
+    args = [
+        *command,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR / "profiles"),
+        "--target", catalog.target,
+        "--target-path", str(target_path),
+        "--log-path", str(target_path / "logs"),
+        "--log-level", "none",
+    ]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+
+    def on_event(event) -> None:
+        if event.info.name == "NodeFinished":
+            node = event.data.node_info
+            reporter.event("dbt_node", node=node.unique_id, status=node.node_status)
+
+    with _environment(catalog.env()):
+        result = dbtRunner(callbacks=[on_event]).invoke(args)
+    results_file = target_path / "run_results.json"
+    if result.exception is not None or not results_file.exists():
+        raise Delta2SqlError(f"dbt {' '.join(command)} could not run: {result.exception}")
+    run_results = json.loads(results_file.read_text())["results"]
+    _keep_parse(target_path, catalog.target)
+    return DbtResult(success=bool(result.success), run_results=run_results, target_path=target_path)
+
+
+def _parse_cache(target: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"delta2sql-partial-parse-{os.getuid()}-{target}.msgpack"
+
+
+def _reuse_parse(target_path: Path, target: str) -> None:
+    """Seed the new target directory with the last parse of this project for this target.
+
+    dbt parsing costs seconds per invocation; with the cached manifest dbt re-parses only what
+    changed (it checks file hashes, the profile and the vars itself)."""
+    cache = _parse_cache(target)
+    if cache.exists():
+        shutil.copyfile(cache, target_path / "partial_parse.msgpack")
+
+
+def _keep_parse(target_path: Path, target: str) -> None:
+    parsed = target_path / "partial_parse.msgpack"
+    if parsed.exists():
+        temporary = _parse_cache(target).with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(parsed, temporary)
+        os.replace(temporary, _parse_cache(target))  # atomic: concurrent runs never read half a file
+
+
+def failed_nodes(result: DbtResult) -> list[dict]:
+    """Nodes that did not succeed: errors, failed tests and whatever was skipped because of them."""
+    return [r for r in result.run_results if r["status"] not in ("success", "pass", "warn")]

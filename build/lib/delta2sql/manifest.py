@@ -1,0 +1,51 @@
+"""`migrate --manifest tables.yml`: the fleet of tables to migrate, one entry per table.
+
+    tables:
+      - path: /lake/sales/orders      # required; relative paths are relative to the manifest
+        name: orders                  # optional: catalog name (default: the directory name)
+        version: 1200                 # optional: replay up to this version
+        full_history: false           # optional: ignore checkpoints
+        catalog_version: 1250         # catalog-managed tables: the latest version the catalog ratified
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from delta2sql.errors import Delta2SqlError
+from delta2sql.migrate import TableSpec
+
+_KEYS = {"path", "name", "version", "full_history", "catalog_version"}
+
+
+def read_manifest(path: Path) -> list[TableSpec]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise Delta2SqlError(f"{path}: not valid YAML: {exc}") from exc
+    entries = document.get("tables") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise Delta2SqlError(f"{path}: expected a non-empty `tables:` list")
+    specs = []
+    for index, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise Delta2SqlError(f"{path}: table {index}: needs at least `path`")
+        unknown = set(entry) - _KEYS
+        if unknown:
+            raise Delta2SqlError(f"{path}: table {index}: unknown key(s) {', '.join(sorted(unknown))}")
+        for key in ("version", "catalog_version"):
+            if key in entry and not (isinstance(entry[key], int) and entry[key] >= 0):
+                raise Delta2SqlError(f"{path}: table {index}: `{key}` must be a version number, not {entry[key]!r}")
+        table_path = Path(entry["path"])
+        if not table_path.is_absolute():
+            table_path = path.parent / table_path
+        specs.append(TableSpec(table_path, str(entry.get("name") or table_path.resolve().name),
+                               entry.get("version"), bool(entry.get("full_history", False)),
+                               entry.get("catalog_version")))
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise Delta2SqlError(f"{path}: table names must be unique; repeated: {', '.join(duplicates)}")
+    return specs

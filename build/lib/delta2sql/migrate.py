@@ -1,0 +1,160 @@
+"""Migrate tables: land each log (resumable batches, see `runs.py`), then build the catalog
+tables with dbt.
+
+Tables land independently of each other, `parallel` at a time: one failure does not stop the
+others. One dbt build then moves the catalog tables forward for every published table (the
+models are incremental: only versions after a table's built version are replayed) and runs
+the checks that need no reference reader: the structure tests, and the live files against the
+log's own checksums (`.crc` files, `_last_checkpoint`). Only a table whose landing, build and
+checks all succeeded is marked `migrated`; `validate` remains the full proof.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from delta2sql.catalog import Catalog, CatalogConnection
+from delta2sql.dbt_runner import failed_nodes, run_dbt
+from delta2sql.errors import Delta2SqlError
+from delta2sql.extract import load_sql
+from delta2sql.progress import Reporter
+from delta2sql.reference import create_reference_tables, load_checksum_reference
+from delta2sql.runs import RunOptions, land_table
+from delta2sql.test_failures import ALL_TABLES, findings_by_table
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    path: Path
+    name: str
+    version: int | None = None
+    full_history: bool = False
+    catalog_version: int | None = None
+
+
+@dataclass
+class MigrationOutcome:
+    name: str
+    status: str  # migrated | failed
+    mode: str | None = None  # full | catch_up | resume | up_to_date
+    error: str | None = None
+    replay_start_version: int | None = None
+    latest_version: int | None = None
+    batches: int = 0
+    batches_skipped: int = 0  # committed by an interrupted run this one resumed
+    files: int = 0
+    actions: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOptions,
+          lock: threading.Lock | None) -> MigrationOutcome:
+    started = time.perf_counter()
+    table_options = RunOptions(**{**options.__dict__, "version": spec.version, "full_history": spec.full_history,
+                                  "catalog_version": spec.catalog_version})
+    try:
+        with lock or nullcontext(), catalog.connect() as con:
+            result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)
+    except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
+        error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
+        reporter.event("table_failed", table=spec.name, message=f"[red]{spec.name}: {error}[/red]", error=error)
+        return MigrationOutcome(spec.name, "failed", error=error, seconds=time.perf_counter() - started)
+    return MigrationOutcome(
+        spec.name, "landed", mode=result.mode,
+        replay_start_version=result.replay_start_version, latest_version=result.latest_version,
+        batches=result.batches, batches_skipped=result.batches_skipped,
+        files=result.files, actions=result.actions, bytes=result.bytes, warnings=result.warnings,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _load_log_checksums(con: CatalogConnection, names: list[str]) -> None:
+    """The `.crc` files and `_last_checkpoint` of the landed tables, for the build's checksum test:
+    a catalog the log's own checksums contradict is not called migrated."""
+    create_reference_tables(con)
+    for name in names:
+        row = con.execute("select table_uri, replay_start_version, latest_version from delta_log_tables "
+                          "where table_name = ?", [name]).fetchone()
+        if row is not None:
+            uri, start, latest = row
+            load_checksum_reference(con, name, Path(uri) / "_delta_log", start, latest)
+
+
+def migrate_tables(
+    specs: list[TableSpec],
+    catalog: Catalog,
+    reporter: Reporter,
+    options: RunOptions | None = None,
+    parallel: int = 1,
+) -> list[MigrationOutcome]:
+    options = options or RunOptions()
+    # SQLite has one writer at a time: its tables land one after the other whatever `parallel` says
+    lock = threading.Lock() if catalog.target == "sqlite" and parallel > 1 else None
+    if parallel > 1 and len(specs) > 1:
+        with catalog.connect() as con:  # once, up front: concurrent CREATEs of one table conflict
+            con.execute_script(load_sql("create_landing_tables.sql"))
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            outcomes = list(pool.map(lambda spec: _land(spec, catalog, reporter, options, lock), specs))
+    else:
+        outcomes = [_land(spec, catalog, reporter, options, lock) for spec in specs]
+    landed = [o for o in outcomes if o.status == "landed"]
+    if not landed:
+        return outcomes
+    with catalog.connect() as con:
+        needs_build = con.execute(
+            "select count(*) from delta_log_tables where built_version is null or built_version < latest_version"
+        ).fetchone()[0]
+    if not needs_build:  # every table was already built up to its log: nothing for dbt to do
+        for outcome in landed:
+            outcome.status = "migrated"
+        return outcomes
+
+    with catalog.connect() as con:  # what this build will see: writers may publish more meanwhile
+        seen = dict(con.execute("select table_name, latest_version from delta_log_tables").fetchall())
+        _load_log_checksums(con, [o.name for o in landed])
+    started = time.perf_counter()
+    # the structure tests and the log's own checksums; the delta-rs and byte checks are `validate`'s
+    build = run_dbt(["build", "--exclude", "tag:delta_rs", "tag:bytes", "--store-failures"], catalog, reporter)
+    build_seconds = time.perf_counter() - started
+    broken = failed_nodes(build)
+    # a failed test whose stored failures name tables blames those tables; anything else
+    # (model errors, skipped nodes, failed unit tests) blames every table of this build
+    errors = [n for n in broken if n["status"] != "fail" or not n.get("relation_name")]
+    skipped = [n for n in errors if n["status"] == "skipped"]  # downstream of a failure: counted, not detailed
+    skipped_models = list(dict.fromkeys(n["unique_id"].split(".")[2] for n in skipped))  # a model's unit tests share its name
+    skipped_names = ", ".join(skipped_models[:3]) + (", ..." if len(skipped_models) > 3 else "")
+    with catalog.connect() as con:
+        failing = findings_by_table(con, [n for n in broken if n["status"] == "fail" and n.get("relation_name")])
+        warned = findings_by_table(con, [n for n in build.run_results if n["status"] == "warn"])
+        for outcome in landed:
+            outcome.seconds += build_seconds
+            for warning in warned.get(outcome.name, []) + warned.get(ALL_TABLES, []):  # recorded, not stopping
+                outcome.warnings.append(warning)
+                reporter.event("warning", table=outcome.name, message=f"{outcome.name}: {warning}")
+            problems = failing.get(outcome.name, []) + failing.get(ALL_TABLES, [])
+            problems += [f"dbt {n['unique_id']} {n['status']}: {n.get('message')}" for n in errors if n["status"] != "skipped"]
+            if skipped:
+                problems.append(f"{len(skipped)} dbt nodes skipped after that ({skipped_names})")
+            if problems:
+                outcome.status, outcome.error = "failed", "; ".join(problems)
+                con.execute("update migration_runs set status = 'failed', error = ?, finished_at = current_timestamp "
+                            "where table_name = ? and status = 'landed'", [outcome.error, outcome.name])
+                continue
+            con.begin()
+            con.execute(
+                "update delta_log_tables set status = case when status = 'landed' then 'migrated' else status end, "
+                "built_version = ?, migrated_at = current_timestamp where table_name = ?",
+                [seen[outcome.name], outcome.name],
+            )
+            con.execute("update migration_runs set status = 'migrated', finished_at = current_timestamp "
+                        "where table_name = ? and status = 'landed'", [outcome.name])
+            con.commit()
+            outcome.status = "migrated"
+    return outcomes

@@ -1,0 +1,99 @@
+"""`delta2sql plan` / `migrate --dry-run`: what a migration would read, and how long it would take.
+
+Nothing is written: the checkpoint's row count comes from its Parquet footers, the JSON action
+count is extrapolated from a sample of commit files, and the duration from landing that sample
+into an in-memory DuckDB (the same code path as a migration).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import duckdb
+import pyarrow.parquet as pq
+
+from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
+from delta2sql.extract import land_batch, load_sql
+from delta2sql.log_listing import plan_segment, sidecar_files
+
+# dbt's share of a migration (start-up, parse, build) measured here: see README "Performance".
+DBT_SECONDS = 6.0
+
+
+@dataclass
+class MigrationPlan:
+    table_root: str
+    replay_start_version: int
+    latest_version: int
+    checkpoint: str | None
+    checkpoint_reason: str
+    checkpoint_files: int
+    checkpoint_bytes: int
+    checkpoint_actions: int
+    commit_files: int
+    commit_bytes: int
+    commit_actions_estimate: int
+    batches: int
+    sample_files: int
+    sample_seconds: float
+    estimated_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_plan(path, version: int | None = None, full_history: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
+              checkpoint_batch_rows: int | None = None, sample_size: int = 50,
+              catalog_version: int | None = None) -> MigrationPlan:
+    segment = plan_segment(path, version, full_history, catalog_version=catalog_version)
+    checkpoint = segment.checkpoint
+    checkpoint_files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)] if checkpoint else []
+    checkpoint_actions = sum(pq.read_metadata(f.path).num_rows for f in checkpoint_files if f.name.endswith(".parquet"))
+    if full_history:
+        reason = "--full-history: every JSON commit from version 0"
+    elif checkpoint is None:
+        reason = "no usable checkpoint at or below the version: every JSON commit from version 0"
+    else:
+        reason = (f"newest complete checkpoint at or below version {segment.latest_version}"
+                  + (" (after the warnings below)" if segment.warnings else ""))
+
+    commits = segment.commits
+    step = max(1, len(commits) // sample_size)
+    sample = commits[::step][:sample_size]
+    sample_seconds, sample_actions = _time_sample(segment, sample)
+    sample_bytes = sum(f.size_bytes for f in sample) or 1
+    commit_bytes = sum(f.size_bytes for f in commits)
+    commit_actions = round(sample_actions * commit_bytes / sample_bytes)
+    checkpoint_bytes = sum(f.size_bytes for f in checkpoint_files)
+    # JSON throughput from the sample; checkpoints parse at about the same bytes/s once read
+    bytes_per_second = sample_bytes / sample_seconds if sample_seconds else float("inf")
+    estimate = (commit_bytes + checkpoint_bytes) / bytes_per_second + DBT_SECONDS
+    return MigrationPlan(
+        table_root=str(segment.table_root), replay_start_version=segment.replay_start_version,
+        latest_version=segment.latest_version,
+        checkpoint=f"{checkpoint.kind} at version {checkpoint.version}" if checkpoint else None,
+        checkpoint_reason=reason, checkpoint_files=len(checkpoint_files), checkpoint_bytes=checkpoint_bytes,
+        checkpoint_actions=checkpoint_actions, commit_files=len(commits), commit_bytes=commit_bytes,
+        commit_actions_estimate=commit_actions,
+        batches=len(plan_batches(segment, batch_size, checkpoint_batch_rows or DEFAULT_CHECKPOINT_BATCH_ROWS)),
+        sample_files=len(sample), sample_seconds=round(sample_seconds, 3), estimated_seconds=round(estimate, 1),
+        warnings=segment.warnings,
+    )
+
+
+def _time_sample(segment, sample) -> tuple[float, int]:
+    """Land `sample` into a throw-away in-memory DuckDB; (seconds, actions)."""
+    if not sample:
+        return 0.0, 0
+    con = duckdb.connect()
+    try:
+        con.execute(load_sql("create_landing_tables.sql"))
+        con.execute("set preserve_insertion_order = false")
+        started = time.perf_counter()
+        batch = Batch(1, tuple(sample), "commit", "commit", sample[0].version, sample[-1].version)
+        actions, _ = land_batch(con, segment, "plan", batch)
+        return time.perf_counter() - started, actions
+    finally:
+        con.close()

@@ -1,0 +1,93 @@
+"""Progress and event reporting: rich bars for people, JSON lines for machines.
+
+Long operations report through one `Reporter` so the CLI's `--json` switch changes the output
+format everywhere at once, and library callers (tests) can pass a silent one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class Reporter:
+    """Silent reporter; the base of the human and JSON ones."""
+
+    def event(self, kind: str, **fields) -> None:
+        """A notable fact (a warning, a finished step)."""
+
+    @contextmanager
+    def task(self, description: str, total_bytes: int) -> Iterator["callable"]:
+        """A measurable step; yields `advance(num_bytes, **counters)`."""
+        yield lambda num_bytes, **counters: None
+
+
+class ConsoleReporter(Reporter):
+    """Rich progress bars (bytes read, ETA) and warnings on stderr."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True)
+
+    def event(self, kind: str, **fields) -> None:
+        if kind == "warning":
+            self.console.print(f"[yellow]warning:[/yellow] {fields['message']}")
+        elif "message" in fields:
+            self.console.print(fields["message"])
+
+    @contextmanager
+    def task(self, description: str, total_bytes: int):
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[counters]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            task_id = progress.add_task(description, total=total_bytes, counters="")
+            totals: dict[str, int] = {}
+
+            def advance(num_bytes: int, **counters: int) -> None:
+                for key, value in counters.items():
+                    totals[key] = totals.get(key, 0) + value
+                text = " ".join(f"{v:,} {k}" for k, v in totals.items())
+                progress.update(task_id, advance=num_bytes, counters=text)
+
+            yield advance
+
+
+class JsonReporter(Reporter):
+    """One JSON object per line on stdout: {"event": ..., "ts": ..., ...}."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+
+    def event(self, kind: str, **fields) -> None:
+        self.stream.write(json.dumps({"event": kind, "ts": round(time.time(), 3), **fields}, default=str) + "\n")
+        self.stream.flush()
+
+    @contextmanager
+    def task(self, description: str, total_bytes: int):
+        self.event("task_started", task=description, total_bytes=total_bytes)
+        done = {"bytes": 0}
+
+        def advance(num_bytes: int, **counters: int) -> None:
+            done["bytes"] += num_bytes
+            self.event("progress", task=description, bytes=done["bytes"], total_bytes=total_bytes, **counters)
+
+        yield advance
+        self.event("task_finished", task=description, bytes=done["bytes"])

@@ -1,0 +1,427 @@
+"""Reference data for validation, from sources independent of the SQL replay.
+
+- delta-rs (`deltalake`) snapshots at the latest and sampled earlier versions;
+- the log files' bytes re-read now (sha256 with hashlib, not DuckDB);
+- checkpoint rows re-read with pyarrow and hashed as typed values, next to the hash of what the
+  catalog stored for each row, read back into the same type;
+- `.crc` files and `_last_checkpoint`, as their writers recorded them.
+
+Each lands in a `reference_*` table of the catalog; dbt tests (tests/dbt/) do the comparing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import deltalake
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from delta2sql.catalog import CatalogConnection
+from delta2sql.extract import load_sql, sql_identifier, sql_literal
+from delta2sql.file_digest import digest_file
+from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_json
+
+SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
+
+
+# Reader features this replay supports and delta-rs (the reference reader) does not read.
+DELTA_RS_UNREADABLE_FEATURES = ("catalogManaged", "catalogOwned-preview", "geospatial")
+
+
+def delta_rs_cannot_read(con: CatalogConnection, table_name: str) -> str | None:
+    """Why delta-rs cannot be the reference reader of `table_name` (its newest protocol names a
+    reader feature delta-rs does not read), or None. Such a table is validated by the bytes level
+    and the log's own checksums only, and the validation output says so."""
+    row = con.execute(
+        "select reader_features from delta_log_actions where table_name = ? and action_type = 'protocol' "
+        "and source in ('checkpoint', 'commit') order by version desc, line_number desc limit 1", [table_name],
+    ).fetchone()
+    features = set(json.loads(row[0] or "[]")) if row else set()
+    unreadable = sorted(features.intersection(DELTA_RS_UNREADABLE_FEATURES))
+    if not unreadable:
+        return None
+    return (f"delta-rs cannot read reader feature {', '.join(unreadable)}: no reference reader compares the "
+            "snapshots; this table is validated by the bytes level and the log's own checksums (.crc, "
+            "_last_checkpoint) only")
+
+
+def sample_versions(start: int, latest: int, count: int) -> list[int]:
+    """`latest`, `start` and evenly spaced versions between, at most `count` in all."""
+    if count <= 1 or start == latest:
+        return [latest]
+    step = (latest - start) / (count - 1)
+    return sorted({latest, start, *(round(start + i * step) for i in range(1, count - 1))})
+
+
+def _delta_rs_snapshot(table_uri: str, version: int) -> tuple[pa.Table, bool, str | None, dict[str, str]]:
+    """Live files per delta-rs at `version`: (files, deleted rows resolved?, why not, the Delta
+    type of each partition column by its physical name).
+
+    Paths are as delta-rs returns them (as written in the log)."""
+    with _delta_rs_safe_path(Path(table_uri)) as path:
+        table = deltalake.DeltaTable(str(path), version=version)
+        return *_snapshot_files(table), _partition_types(table)
+
+
+@contextmanager
+def _delta_rs_safe_path(root: Path):
+    """delta-rs 1.6.6 percent-decodes a local table path (twice, for file:// URIs), so a '%' in a
+    directory name makes it look elsewhere. Such a table is read through a plain-named directory
+    of symlinks to its entries (delta-rs resolves a symlinked root, but not the entries)."""
+    if "%" not in str(root):
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="delta2sql-ref-") as tmp:
+        view = Path(tmp) / "table"
+        view.mkdir()
+        for entry in root.iterdir():
+            (view / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+        yield view
+
+
+def _snapshot_files(table: deltalake.DeltaTable) -> tuple[pa.Table, bool, str | None]:
+    """delta-rs's live files as columns (path, size_bytes, partition_values, num_records, deleted_rows).
+
+    Columnar, because a snapshot has millions of files: only the partition tuples go through
+    Python, each distinct tuple rendered once."""
+    adds = pa.table(table.get_add_actions(flatten=True))
+    dv_cardinality: dict[str, int] | None = None
+    dv_error = None
+    if table.protocol().reader_features and "deletionVectors" in table.protocol().reader_features:
+        try:
+            vectors = pa.table(table.deletion_vectors())
+            dv_cardinality = {
+                uri: sum(1 for keep in mask if not keep)
+                for uri, mask in zip(vectors.column("filepath").to_pylist(), vectors.column("selection_vector").to_pylist())
+            }
+        except Exception as exc:  # delta-rs needs the DV files themselves; hand-written logs lack them
+            dv_error = f"delta-rs could not resolve deletion vectors: {exc}"
+    paths = adds.column("path")
+    deleted_rows = None
+    if dv_cardinality is not None:
+        by_suffix = {uri.rsplit("/", 1)[-1]: n for uri, n in dv_cardinality.items()}
+        deleted_rows = [by_suffix.get(p.rsplit("/", 1)[-1], 0) for p in paths.to_pylist()]
+    files = pa.table({
+        "path": paths,
+        "size_bytes": adds.column("size_bytes"),
+        "partition_values": pa.array(_partition_texts(table, adds), pa.string()),
+        "num_records": adds.column("num_records") if "num_records" in adds.column_names else pa.nulls(adds.num_rows, pa.int64()),
+        "deleted_rows": pa.array(deleted_rows if deleted_rows is not None else [None] * adds.num_rows, pa.int64()),
+    })
+    return files, dv_cardinality is not None, dv_error
+
+
+def _partition_types(table: deltalake.DeltaTable) -> dict[str, str]:
+    """physical partition column name -> its Delta type ("timestamp", "decimal(10,2)", ...)."""
+    physical = _physical_names(table)
+    partition_columns = set(table.metadata().partition_columns)
+    return {physical.get(f.name, f.name): getattr(f.type, "type", "string")
+            for f in table.schema().fields if f.name in partition_columns}
+
+
+def _partition_texts(table: deltalake.DeltaTable, adds: pa.Table) -> list[str]:
+    """Each file's partition values as typed canonical texts (partition_values.py): JSON keyed by
+    physical name, sorted keys."""
+    physical = _physical_names(table)
+    types = _partition_types(table)
+    columns = sorted(
+        (physical.get(c.removeprefix("partition."), c.removeprefix("partition.")), c)
+        for c in adds.column_names if c.startswith("partition.")
+    )
+    if not columns:
+        return ["{}"] * adds.num_rows
+    keys = [key for key, _ in columns]
+    rendered: dict[tuple, str] = {}
+    texts = []
+    for values in zip(*(adds.column(c).to_pylist() for _, c in columns)):
+        text = rendered.get(values)
+        if text is None:
+            text = rendered[values] = typed_json(
+                {k: typed_from_reader(v, types.get(k, "string")) for k, v in zip(keys, values)})
+        texts.append(text)
+    return texts
+
+
+def _physical_names(table: deltalake.DeltaTable) -> dict[str, str]:
+    """Logical -> physical column names: delta-rs reports partitions by logical name, while the
+    log (and so the catalog) keys partitionValues by physical name under column mapping."""
+    names = {}
+    for f in table.schema().fields:
+        physical = (f.metadata or {}).get("delta.columnMapping.physicalName")
+        if physical:
+            names[f.name] = physical
+    return names
+
+
+def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: str, versions: list[int]) -> list[str]:
+    """Capture delta-rs snapshots; returns errors (e.g. features delta-rs cannot read)."""
+    snapshots, errors = [], []
+    _replace(con, "reference_snapshot_files", table_name, [])
+    _replace(con, "reference_partition_values", table_name, [])
+    for version in versions:
+        try:
+            files, has_deleted_rows, dv_error, partition_types = _delta_rs_snapshot(table_uri, version)
+        except Exception as exc:
+            message = str(exc).splitlines()[0][:300]
+            snapshots.append({"table_name": table_name, "version": version, "num_files": None,
+                              "has_deleted_rows": False, "reader_error": message})
+            errors.append(f"delta-rs cannot read version {version}: {message}")
+            continue
+        snapshots.append({"table_name": table_name, "version": version, "num_files": files.num_rows,
+                          "has_deleted_rows": has_deleted_rows, "reader_error": dv_error})
+        files = files.add_column(0, "table_name", pa.array([table_name] * files.num_rows, pa.string()))
+        files = files.add_column(1, "version", pa.array([version] * files.num_rows, pa.int64()))
+        schema = _SCHEMAS["reference_snapshot_files"]
+        for batch in files.select(schema.names).to_batches(max_chunksize=SNAPSHOT_LOAD_ROWS):
+            con.load_arrow("reference_snapshot_files", pa.Table.from_batches([batch]).cast(schema))
+        _append(con, "reference_partition_values", _typed_catalog_partitions(con, table_name, version, partition_types))
+    _replace(con, "reference_snapshots", table_name, snapshots)
+    return errors
+
+
+def _typed_catalog_partitions(con: CatalogConnection, table_name: str, version: int,
+                              types: dict[str, str]) -> list[dict]:
+    """The catalog's distinct partition tuples live at `version`, each with its values parsed
+    by their column's Delta type: what the snapshot test compares with delta-rs's typed values."""
+    rows = con.execute(
+        "select distinct partition_values from delta_files where table_name = ? and added_version <= ? "
+        "and (removed_version is null or removed_version > ?) and partition_values is not null",
+        [table_name, version, version],
+    ).fetchall()
+    return [
+        {"table_name": table_name, "version": version, "partition_values": text,
+         "typed_partition_values": typed_json({k: typed_from_log(v, types.get(k, "string"))
+                                               for k, v in json.loads(text).items()})}
+        for (text,) in rows
+    ]
+
+
+def load_log_file_reference(con, table_name: str, log_dir: Path, batch_rows: int = 50_000) -> None:
+    """Re-read every landed log file from disk: sha256 with hashlib, and the actions and blank
+    lines of JSON files (`_json_file_layout`), so any action the landing lost, moved or changed,
+    and any blank line it did not record, shows up in the comparison.
+    """
+    files, lines = [], []
+    _replace(con, "reference_log_lines", table_name, [])
+    for (log_file,) in con.execute("select log_file from delta_log_files where table_name = ?", [table_name]).fetchall():
+        path = log_dir / log_file
+        if not path.exists():
+            files.append({"table_name": table_name, "log_file": log_file})
+            continue
+        digest = digest_file(path)
+        described = {"table_name": table_name, "log_file": log_file, "sha256": digest.sha256,
+                     "size_bytes": digest.size_bytes, "ends_with_newline": digest.ends_with_newline}
+        files.append(described)
+        if log_file.endswith(".json"):
+            actions, blank = _json_file_layout(path.read_bytes())  # one commit: small
+            described["blank_lines"] = json.dumps(blank, separators=(",", ":"), ensure_ascii=False) if blank else None
+            lines += [{"table_name": table_name, "log_file": log_file, "line_number": line_number,
+                       "line_text": text} for line_number, text in actions]
+            if len(lines) >= batch_rows:
+                _append(con, "reference_log_lines", lines)
+                lines = []
+    _append(con, "reference_log_lines", lines)
+    _replace(con, "reference_log_files", table_name, files)
+
+
+def _json_file_layout(data: bytes) -> tuple[list[tuple[int, str]], dict[str, str]]:
+    """The actions of a JSON log file as (line it starts on, its whole lines), and its blank lines
+    ({"<line>": text}).
+
+    Lines are split on b"\n" only (a "\r" stays in its line, as in the landing). A line of only
+    spaces, tabs or "\r" is blank; any other line starts an action, which takes the following
+    lines until their text parses as JSON (a pretty-printed action). Written apart from the
+    landing's parser (which reads a stream of values), so the two check each other."""
+    parts = data.decode("utf-8").split("\n")
+    if data.endswith(b"\n") or not data:  # the empty string after the final newline, or of an empty file
+        parts.pop()
+    actions, blank, index = [], {}, 0
+    while index < len(parts):
+        if parts[index].strip(" \t\r") == "":
+            blank[str(index + 1)] = parts[index]
+            index += 1
+            continue
+        end = index + 1
+        while end < len(parts) and not _parses("\n".join(parts[index:end])):
+            end += 1
+        actions.append((index + 1, "\n".join(parts[index:end])))
+        index = end
+    return actions, blank
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_checkpoint_reference(con: CatalogConnection, table_name: str, log_dir: Path, batch_rows: int = 100_000) -> None:
+    """Per-action hashes of every Parquet checkpoint row: pyarrow's read, and the catalog's action_json.
+
+    Both sides are compared as typed values, not as text: the stored JSON is parsed back into the
+    type pyarrow reads the row's action column as (the file's own schema), and each side is hashed
+    as `<action>:<to_json of that value>` by an in-memory DuckDB. A value the extractor read,
+    rebuilt or stored wrongly, a row moved or lost, gives a different hash; so does a number or
+    timestamp that JSON rendering rounded, because it parses back to a different value. Fields the
+    file lacks are not compared: in the catalog they are the checkpoint template's NULLs.
+    Both sides are read in batches of rows, so memory is bounded by the batch, not the checkpoint.
+    """
+    _replace(con, "reference_checkpoint_actions", table_name, [])
+    parquet_files = [
+        f for (f,) in con.execute(
+            "select log_file from delta_log_files where table_name = ? and file_kind in ('checkpoint', 'sidecar') "
+            "and log_file like '%.parquet' order by log_file",
+            [table_name],
+        ).fetchall()
+    ]
+    hasher = duckdb.connect()
+    hasher.execute("set TimeZone = 'UTC'")  # as the extractor renders timestamps
+    try:
+        for log_file in parquet_files:
+            parquet = pq.ParquetFile(log_dir / log_file)
+            first = 1
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                last = first + batch.num_rows - 1
+                stored = con.execute(
+                    "select line_number, action_json from delta_log_actions "
+                    "where table_name = ? and log_file = ? and line_number between ? and ?",
+                    [table_name, log_file, first, last],
+                ).fetchall()
+                parquet_rows = pa.Table.from_batches([batch]).append_column(
+                    "__line_number", pa.array(range(first, last + 1), pa.int64()))
+                catalog_rows = pa.table({"line_number": pa.array([r[0] for r in stored], pa.int64()),
+                                         "action_json": pa.array([r[1] for r in stored], pa.string())})
+                hashes = _checkpoint_row_hashes(hasher, parquet_rows, catalog_rows, batch.schema.names)
+                con.load_arrow("reference_checkpoint_actions", pa.table({
+                    "table_name": pa.array([table_name] * hashes.num_rows, pa.string()),
+                    "log_file": pa.array([log_file] * hashes.num_rows, pa.string()),
+                    **{name: hashes.column(name) for name in ("line_number", "parquet_sha256", "catalog_sha256")},
+                }, schema=_SCHEMAS["reference_checkpoint_actions"]))
+                first = last + 1
+    finally:
+        hasher.close()
+
+
+def _checkpoint_row_hashes(hasher, parquet_rows: pa.Table, catalog_rows: pa.Table, actions: list[str]) -> pa.Table:
+    """line_number, parquet_sha256 (null for an all-null row), catalog_sha256, for one batch."""
+    hasher.register("parquet_rows", parquet_rows)
+    hasher.register("catalog_rows", catalog_rows)
+    types = dict(hasher.execute("select column_name, column_type from (describe parquet_rows)").fetchall())
+    parquet_hash = " ".join(
+        f"when {sql_identifier(a)} is not null then sha256({sql_literal(a + ':')} || to_json({sql_identifier(a)}))" for a in actions)
+    # the stored JSON parsed once, each action's object into the type the Parquet column has
+    catalog_type = sql_literal(json.dumps({a: types[a] for a in actions}))
+    catalog_hash = " ".join(
+        f"when parsed.{sql_identifier(a)} is not null then sha256({sql_literal(a + ':')} || to_json(parsed.{sql_identifier(a)}))"
+        for a in actions)
+    try:
+        return hasher.sql(f"""
+            select
+                coalesce(parquet_side.line_number, catalog_side.line_number) as line_number,
+                parquet_side.hash as parquet_sha256,
+                catalog_side.hash as catalog_sha256
+            from (select __line_number as line_number, case {parquet_hash} end as hash from parquet_rows) as parquet_side
+            full outer join (
+                select line_number, case {catalog_hash} end as hash
+                from (select line_number, from_json(action_json, {catalog_type}) as parsed from catalog_rows)
+            ) as catalog_side
+                using (line_number)
+        """).to_arrow_table()
+    finally:
+        hasher.unregister("parquet_rows")
+        hasher.unregister("catalog_rows")
+
+
+def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Path, start: int, latest: int) -> None:
+    """`.crc` files of replayed versions and the `_last_checkpoint` hint, as written by the writer.
+
+    The directory is listed once, and the rows go to the catalog as columns: a log may hold
+    100,000 versions with a `.crc` each (`migrate` reads them all, in ~3 s)."""
+    columns: dict[str, list] = {"version": [], "source": [], "num_files": [], "size_bytes": []}
+    entries = os.scandir(log_dir) if log_dir.is_dir() else []
+    crc_files = sorted(
+        (int(entry.name[:20]), entry.name, entry.path) for entry in entries
+        if len(entry.name) == 24 and entry.name.endswith(".crc") and entry.name[:20].isdigit()
+    )
+    for version, name, path in crc_files:
+        if not start <= version <= latest:
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read())
+        except ValueError:
+            continue  # an unreadable .crc is no checksum
+        if not isinstance(data, dict):
+            continue
+        for column, value in zip(columns, (version, name, _integer(data.get("numFiles")),
+                                           _integer(data.get("tableSizeBytes")))):
+            columns[column].append(value)
+    rows = []
+    hint = log_dir / "_last_checkpoint"
+    if hint.exists():
+        try:
+            data = json.loads(hint.read_text(encoding="utf-8"))
+            if start <= int(data["version"]) <= latest:
+                # `size` (actions in the checkpoint) is not compared: old delta-rs writers put the
+                # checkpoint's byte count there (corpus: checkpoint_with_partitions, issue_1374).
+                rows.append({"table_name": table_name, "version": int(data["version"]), "source": "_last_checkpoint",
+                             "num_files": _integer(data.get("numOfAddFiles")),
+                             "size_bytes": _integer(data.get("sizeInBytes"))})
+        except (ValueError, KeyError, TypeError):
+            pass  # listing already warned about an unreadable hint
+    _replace(con, "reference_version_checksums", table_name, rows)
+    if columns["version"]:
+        con.load_arrow("reference_version_checksums", pa.table(
+            {"table_name": [table_name] * len(columns["version"]), **columns}, schema=_SCHEMAS["reference_version_checksums"]))
+
+
+_SCHEMAS = {
+    "reference_snapshots": pa.schema([("table_name", pa.string()), ("version", pa.int64()), ("num_files", pa.int64()),
+                                      ("has_deleted_rows", pa.bool_()), ("reader_error", pa.string())]),
+    "reference_snapshot_files": pa.schema([("table_name", pa.string()), ("version", pa.int64()), ("path", pa.string()),
+                                           ("size_bytes", pa.int64()), ("partition_values", pa.string()),
+                                           ("num_records", pa.int64()), ("deleted_rows", pa.int64())]),
+    "reference_partition_values": pa.schema([("table_name", pa.string()), ("version", pa.int64()),
+                                             ("partition_values", pa.string()),
+                                             ("typed_partition_values", pa.string())]),
+    "reference_log_files": pa.schema([("table_name", pa.string()), ("log_file", pa.string()), ("sha256", pa.string()),
+                                      ("size_bytes", pa.int64()), ("ends_with_newline", pa.bool_()),
+                                      ("blank_lines", pa.string())]),
+    "reference_log_lines": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),
+                                      ("line_number", pa.int64()), ("line_text", pa.string())]),
+    "reference_checkpoint_actions": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),
+                                               ("line_number", pa.int64()), ("parquet_sha256", pa.string()),
+                                               ("catalog_sha256", pa.string())]),
+    "reference_version_checksums": pa.schema([("table_name", pa.string()), ("version", pa.int64()), ("source", pa.string()),
+                                              ("num_files", pa.int64()), ("size_bytes", pa.int64())]),
+}
+
+
+REFERENCE_TABLES = tuple(_SCHEMAS)
+
+
+def _integer(value) -> int | None:
+    """A count from a writer's JSON, or None when it is not an integer (then it is not compared)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def create_reference_tables(con: CatalogConnection) -> None:
+    con.execute_script(load_sql("create_reference_tables.sql"))
+
+
+def _append(con: CatalogConnection, table: str, rows: list[dict]) -> None:
+    if rows:
+        con.load_arrow(table, pa.Table.from_pylist(rows, schema=_SCHEMAS[table]))
+
+
+def _replace(con: CatalogConnection, table: str, table_name: str, rows: list[dict]) -> None:
+    con.execute(f"delete from {table} where table_name = ?", [table_name])
+    _append(con, table, rows)

@@ -1,0 +1,360 @@
+"""Migration runs: land one table's log in batches that each commit with their progress row.
+
+A run is recorded in `migration_runs` before its first batch; every batch then commits its
+landed rows together with its `migration_batches` row, so after a kill at any moment the
+catalog holds exactly the committed batches and the run says where to continue. The same
+`migrate` command resumes it: the batches are recomputed from the same segment (`batches.py`),
+the committed ones are skipped, and at most the one in flight is redone.
+
+Rows of a run stay invisible to the catalog tables until its last batch commits and publishes
+the run's version (`delta_log_tables.latest_version`, read by the dbt models' base views):
+a first run keeps the table in status `landing`; a catch-up run appends the versions after
+the published one while the published snapshot stays as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from delta2sql.batches import DEFAULT_BATCH_SIZE, Batch, default_checkpoint_batch_rows, plan_batches
+from delta2sql.catalog import CatalogConnection
+from delta2sql.drift import resized_or_gone
+from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
+from delta2sql.file_digest import digest_file
+from delta2sql.log_listing import LogSegment, plan_segment
+from delta2sql.progress import Reporter
+
+# The dbt-built catalog tables that hold rows per table (delta_tables is a view).
+MART_TABLES = (
+    "delta_files", "delta_removes", "delta_commits", "delta_metadata", "delta_protocol",
+    "delta_txns", "delta_domain_metadata", "delta_cdc_files",
+)
+LANDING_TABLES = ("delta_log_actions", "delta_log_files")
+CATCH_UP_STATUSES = ("landed", "migrated", "file_based")  # published, and read from the log
+
+
+@dataclass
+class RunOptions:
+    version: int | None = None
+    full_history: bool = False
+    full_refresh: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+    checkpoint_batch_rows: int | None = None  # default: by target (batches.default_checkpoint_batch_rows)
+    catalog_version: int | None = None  # catalog-managed tables: the latest version their catalog ratified
+
+
+@dataclass
+class LandingResult:
+    """What one `land_table` call did: `mode` is full, catch_up, resume, or up_to_date."""
+
+    run_id: str | None
+    mode: str
+    replay_start_version: int
+    latest_version: int
+    batches: int = 0
+    batches_skipped: int = 0
+    files: int = 0
+    actions: int = 0
+    bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    run_id: str
+    mode: str
+    from_version: int
+    to_version: int
+    checkpoint_version: int | None
+    batch_size: int
+    checkpoint_batch_rows: int
+
+
+def _table_state(con: CatalogConnection, table_name: str) -> dict | None:
+    cursor = con.execute(
+        "select status, replay_start_version, latest_version, built_version, table_uri "
+        "from delta_log_tables where table_name = ?", [table_name],
+    )
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cursor.description], row))
+
+
+def open_run(con: CatalogConnection, table_name: str) -> _Run | None:
+    """The table's newest run if it stopped before publishing (killed, or failed while landing)."""
+    row = con.execute(
+        """
+        select run_id, mode, from_version, to_version, checkpoint_version, batch_size, checkpoint_batch_rows,
+               status, landed_at
+        from migration_runs where table_name = ? order by started_at desc, run_id limit 1
+        """,
+        [table_name],
+    ).fetchone()
+    if row is None or row[-2] not in ("running", "failed") or row[-1] is not None:
+        return None
+    return _Run(*row[:-2])
+
+
+def _committed_batches(con: CatalogConnection, run_id: str) -> list[tuple]:
+    return con.execute(
+        "select batch_number, first_version, last_version, log_files, files from migration_batches "
+        "where run_id = ? order by batch_number", [run_id],
+    ).fetchall()
+
+
+def _segment_of(run: _Run, root: Path, catalog_version: int | None) -> LogSegment:
+    if run.mode == "catch_up":
+        return plan_segment(root, run.to_version, after_version=run.from_version - 1, catalog_version=catalog_version)
+    return plan_segment(root, run.to_version, full_history=run.checkpoint_version is None,
+                        checkpoint_version=run.checkpoint_version, catalog_version=catalog_version)
+
+
+def _why_not_resumable(run: _Run, state: dict | None, options: RunOptions) -> str | None:
+    """None when the table is still where `run` left it; else why the run must be abandoned."""
+    if state is None:
+        return "its table row is gone"
+    ratified = options.catalog_version
+    if ratified is not None and run.to_version != (ratified if options.version is None else min(options.version, ratified)):
+        return f"it lands up to version {run.to_version}, and the catalog has ratified version {ratified}"
+    if run.mode == "catch_up" and (state["status"] not in CATCH_UP_STATUSES
+                                   or run.from_version != state["latest_version"] + 1):
+        return f"the table moved on since (status {state['status']}, version {state['latest_version']})"
+    return None
+
+
+def _same_batches(committed: list[tuple], batches: list[Batch]) -> bool:
+    """Do the recomputed batches start with the committed ones (same files, same versions)?"""
+    if len(committed) > len(batches):
+        return False
+    return all(
+        (b.number, b.first_version, b.last_version, b.label, len(b.files)) == tuple(row)
+        for row, b in zip(committed, batches)
+    )
+
+
+def _check_landed_log_unchanged(con: CatalogConnection, table_name: str, root: Path, latest_version: int) -> None:
+    """A catch-up appends to what was landed: refuse when the landed commits changed since.
+
+    Sizes are compared for every landed commit still listed (old ones may have been cleaned up,
+    which is normal), and the bytes of the newest landed commit, where a torn write would show.
+    """
+    log_dir = root / "_delta_log"
+    landed = con.execute(
+        "select log_file, size_bytes, sha256 from delta_log_files where table_name = ? "
+        "and file_kind in ('commit', 'checkpoint_commit') and version <= ? order by version",
+        [table_name, latest_version],
+    ).fetchall()
+    resized, _ = resized_or_gone(log_dir, [(log_file, size) for log_file, size, _ in landed])
+    if resized:
+        raise DeltaLogError(f"{log_dir / resized[0]}: its size changed since it was landed"
+                            + (f" (and {len(resized) - 1} more files)" if len(resized) > 1 else "")
+                            + "; see `delta2sql drift`, and re-land with --full-refresh if the change is intended")
+    if landed:
+        log_file, _, sha256 = landed[-1]
+        path = log_dir / log_file
+        if path.exists() and digest_file(path).sha256 != sha256:
+            raise DeltaLogError(f"{path}: its bytes changed since it was landed; see `delta2sql drift`")
+
+
+def clear_table(con: CatalogConnection, table_name: str, keep_run_history: bool = False) -> None:
+    """Delete `table_name`'s catalog rows (landing, built tables and, unless kept, the history of
+    its runs), in the open transaction."""
+    history = () if keep_run_history else ("migration_batches", "migration_runs")
+    for table in (*LANDING_TABLES, "delta_log_tables", *history):
+        con.execute(f"delete from {table} where table_name = ?", [table_name])
+    for table in MART_TABLES:
+        if con.relation_exists(table):
+            con.execute(f"delete from {table} where table_name = ?", [table_name])
+
+
+def _start_run(con: CatalogConnection, table_name: str, target: str, segment: LogSegment, mode: str,
+               options: RunOptions, batches: list[Batch]) -> _Run:
+    checkpoint = segment.checkpoint
+    run = _Run(
+        run_id=uuid.uuid4().hex, mode=mode,
+        from_version=segment.replay_start_version,
+        to_version=segment.latest_version,
+        checkpoint_version=checkpoint.version if checkpoint else None,
+        batch_size=options.batch_size, checkpoint_batch_rows=options.checkpoint_batch_rows or default_checkpoint_batch_rows(target),
+    )
+    con.begin()
+    try:
+        if mode == "catch_up":  # rows an abandoned run landed after the published version
+            for table in LANDING_TABLES:
+                con.execute(f"delete from {table} where table_name = ? and version >= ?", [table_name, run.from_version])
+        if mode == "full":
+            clear_table(con, table_name, keep_run_history=True)
+            con.execute("update migration_runs set status = 'abandoned', finished_at = current_timestamp, "
+                        "error = 'replaced by a full run' where table_name = ? and status in ('running', 'failed') "
+                        "and landed_at is null", [table_name])
+            con.execute(
+                "insert into delta_log_tables (table_name, table_uri, replay_start_version, latest_version, "
+                "checkpoint_version, checkpoint_kind, status, listing_warnings) values (?, ?, ?, ?, ?, ?, 'landing', ?)",
+                [table_name, str(segment.table_root.resolve()), segment.replay_start_version, segment.latest_version,
+                 run.checkpoint_version, checkpoint.kind if checkpoint else None, json.dumps(segment.warnings)],
+            )
+        con.execute(
+            "insert into migration_runs (run_id, table_name, target, mode, from_version, to_version, checkpoint_version, "
+            "batch_size, checkpoint_batch_rows, num_batches, status, started_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', current_timestamp)",
+            [run.run_id, table_name, target, mode, run.from_version, run.to_version, run.checkpoint_version,
+             run.batch_size, run.checkpoint_batch_rows, len(batches)],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return run
+
+
+def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, run: _Run, batches: list[Batch],
+                  skip: int, options: RunOptions, reporter: Reporter, result: LandingResult) -> None:
+    """Land batches after the first `skip`, each in its own transaction with its progress row."""
+    reader = LogReader(con)
+    todo = batches[skip:]
+    try:
+        with reporter.task(f"landing {table_name}", sum(b.bytes for b in todo)) as advance:
+            for batch in todo:
+                prior = 0
+                if batch.rows and batch.describes_files and batch.rows[0] > 0:
+                    prior = con.execute(  # this file's earlier slices, committed by earlier batches
+                        "select count(*) from delta_log_actions where table_name = ? and log_file = ?",
+                        [table_name, batch.files[0].name],
+                    ).fetchone()[0]
+                con.begin()
+                try:
+                    actions, checksum = land_batch(reader.con, segment, table_name, batch, prior)
+                    reader.ship()
+                    con.execute(
+                        "insert into migration_batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+                        [run.run_id, batch.number, table_name, batch.first_version, batch.last_version, batch.label,
+                         len(batch.files), actions, batch.bytes, checksum],
+                    )
+                    con.commit()
+                except BaseException:
+                    con.rollback()
+                    raise
+                result.batches += 1
+                result.files += len(batch.files)
+                result.actions += actions
+                result.bytes += batch.bytes
+                advance(batch.bytes, batches=1, files=len(batch.files), actions=actions)
+                reporter.event("batch_committed", table=table_name, run_id=run.run_id, batch=batch.number,
+                               of=len(batches), versions=[batch.first_version, batch.last_version], actions=actions)
+    finally:
+        reader.close()
+
+
+def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: _Run, reporter: Reporter) -> None:
+    """Check the landed log is replayable and make the run's versions visible, atomically."""
+    con.begin()
+    try:
+        check_replayable(con, segment, table_name)
+        for action_type, log_file, count in con.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
+            reporter.event("warning", table=table_name,
+                           message=f"{table_name}: kept {count} unknown {action_type!r} action(s) verbatim (first in {log_file})")
+        # a compare-and-set on what the run started from: nothing else may have moved the table meanwhile
+        if run.mode == "full":
+            started_from, params = "status = 'landing'", []
+        else:
+            statuses = ", ".join("?" for _ in CATCH_UP_STATUSES)
+            started_from, params = f"status in ({statuses}) and latest_version = ?", [*CATCH_UP_STATUSES, run.from_version - 1]
+        moved = con.execute(
+            "update delta_log_tables set latest_version = ?, status = 'landed', landed_at = current_timestamp "
+            f"where table_name = ? and {started_from} returning table_name",
+            [run.to_version, table_name, *params],
+        ).fetchall()
+        if not moved:
+            raise Delta2SqlError(f"{table_name}: the table changed while run {run.run_id[:8]} was landing "
+                                 "(finalized, rolled back or caught up by another run); nothing published")
+        con.execute("update migration_runs set status = 'landed', landed_at = current_timestamp where run_id = ?",
+                    [run.run_id])
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def _fail_run(con: CatalogConnection, run_id: str, error: str) -> None:
+    try:
+        con.execute("update migration_runs set status = 'failed', error = ?, finished_at = current_timestamp "
+                    "where run_id = ?", [error, run_id])
+    except Exception:  # noqa: BLE001, S110 - the connection may be what failed; the run then stays 'running'
+        pass
+
+
+def land_table(con: CatalogConnection, table_name: str, root: Path, target: str, options: RunOptions,
+               reporter: Reporter) -> LandingResult:
+    """Bring `table_name`'s landing rows up to the log (or `options.version`): resume an
+    unfinished run, start a full run for a new table (or with `full_refresh`), or catch up a
+    landed one with the versions after its published version. Raises Delta2SqlError."""
+    con.execute_script(load_sql("create_landing_tables.sql"))
+    state = _table_state(con, table_name)
+    if state and state["status"] in ("finalized", "rolling_back"):  # the catalog holds versions the log does not
+        reporter.event("table_finalized", table=table_name, message=f"{table_name}: finalized; its _delta_log is not "
+                       "read (writers commit to the catalog); building the catalog tables only")
+        return LandingResult(None, "finalized", state["replay_start_version"], state["latest_version"])
+    run = None if options.full_refresh else open_run(con, table_name)
+    batches, skip, mode = [], 0, None
+    if run is not None:
+        why_not = _why_not_resumable(run, state, options)
+        if why_not is None:
+            try:
+                segment = _segment_of(run, root, options.catalog_version)
+            except DeltaLogError as exc:  # e.g. its checkpoint was cleaned up since
+                why_not = str(exc)
+        if why_not is None:
+            batches = plan_batches(segment, run.batch_size, run.checkpoint_batch_rows,
+                                   run.from_version - 1 if run.mode == "catch_up" else None)
+            committed = _committed_batches(con, run.run_id)
+            if not _same_batches(committed, batches):
+                why_not = "the log no longer yields the batches it committed"
+        if why_not is None:
+            mode, skip = "resume", len(committed)
+            reporter.event("run_resumed", table=table_name, run_id=run.run_id, committed=skip, of=len(batches),
+                           message=f"{table_name}: resuming run {run.run_id[:8]} after batch {skip} of {len(batches)}")
+        else:
+            con.execute("update migration_runs set status = 'abandoned', finished_at = current_timestamp, error = ? "
+                        "where run_id = ?", [why_not, run.run_id])
+            reporter.event("warning", table=table_name,
+                           message=f"{table_name}: run {run.run_id[:8]} abandoned: {why_not}; starting over")
+            run = None
+    if run is None:
+        checkpoint_rows = options.checkpoint_batch_rows or default_checkpoint_batch_rows(target)
+        catch_up = state is not None and not options.full_refresh and state["status"] in CATCH_UP_STATUSES
+        if catch_up:
+            published = state["latest_version"]
+            if options.version is not None and options.version < published:
+                raise Delta2SqlError(f"{table_name}: the catalog is at version {published}; it cannot go back to "
+                                     f"{options.version} (use --full-refresh to re-land)")
+            _check_landed_log_unchanged(con, table_name, root, published)
+            segment = plan_segment(root, options.version, after_version=published,
+                                   catalog_version=options.catalog_version)
+            if segment.latest_version == published:
+                return LandingResult(None, "up_to_date", state["replay_start_version"], published)
+            batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows, published), "catch_up"
+        else:
+            segment = plan_segment(root, options.version, options.full_history,
+                                   catalog_version=options.catalog_version)
+            batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows), "full"
+        for warning in segment.warnings:
+            reporter.event("warning", table=table_name, message=f"{table_name}: {warning}")
+        run = _start_run(con, table_name, target, segment, mode, options, batches)
+
+    state = _table_state(con, table_name)
+    result = LandingResult(run.run_id, mode, state["replay_start_version"], run.to_version, batches_skipped=skip,
+                           warnings=segment.warnings)
+    try:
+        _land_batches(con, table_name, segment, run, batches, skip, options, reporter, result)
+        _publish(con, table_name, segment, run, reporter)
+    except Delta2SqlError as exc:
+        _fail_run(con, run.run_id, str(exc))
+        raise
+    except Exception as exc:
+        _fail_run(con, run.run_id, repr(exc))
+        raise
+    con.analyze(("delta_log_actions", "delta_log_files", "delta_log_tables"))
+    return result

@@ -1,0 +1,50 @@
+"""What the catalog knows about each table, and how far its `_delta_log` has moved on since.
+
+The drift shown here is the cheap kind (listing and file sizes, no hashing): versions behind,
+landed log files gone or resized. `delta2sql drift TABLE` does the full comparison.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from delta2sql.catalog import Catalog
+from delta2sql.drift import resized_or_gone
+from delta2sql.errors import Delta2SqlError
+from delta2sql.extract import load_sql
+from delta2sql.log_listing import plan_segment
+from delta2sql.reference import create_reference_tables
+
+
+def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]:
+    with catalog.connect() as con:
+        con.execute_script(load_sql("create_landing_tables.sql"))
+        create_reference_tables(con)
+        cursor = con.execute(load_sql("table_status.sql"))
+        columns = [d[0] for d in cursor.description]
+        rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        if names:
+            missing = set(names) - {r["table_name"] for r in rows}
+            if missing:
+                raise Delta2SqlError(f"not in this catalog: {', '.join(sorted(missing))}")
+            rows = [r for r in rows if r["table_name"] in names]
+        for row in rows:
+            compared = row["finalized_version"] if row["finalized_version"] is not None else row["latest_version"]
+            landed = con.execute("select log_file, size_bytes from delta_log_files where table_name = ? "
+                                 "and file_kind <> 'catalog_commit' and version <= ?",
+                                 [row["table_name"], compared]).fetchall()
+            row["versions_behind"], row["drift"] = _quick_drift(Path(row["table_uri"]), compared, landed)
+    return rows
+
+
+def _quick_drift(root: Path, compared_version: int, landed: list[tuple[str, int]]) -> tuple[int | None, str]:
+    """(new versions in the log since `compared_version`, a one-line drift summary)."""
+    resized, gone = resized_or_gone(root / "_delta_log", landed)
+    try:
+        behind = plan_segment(root).latest_version - compared_version
+    except Delta2SqlError as exc:
+        return None, f"log unreadable: {exc}"
+    findings = [f"{behind} versions behind"] if behind else []
+    findings += [f"{len(resized)} landed log files resized"] if resized else []
+    findings += [f"{len(gone)} landed log files gone"] if gone else []
+    return behind, "; ".join(findings) or "none"

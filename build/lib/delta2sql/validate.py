@@ -1,0 +1,170 @@
+"""Validate migrated tables: load independent reference data, run the dbt tests, record results.
+
+Levels are dbt tags: `structure` (keys, contiguity, orphan removes, protocol violations),
+`snapshot` (live files == delta-rs at sampled versions; counts == `.crc` / `_last_checkpoint`),
+`bytes` (log files unchanged, JSON commits rebuilt byte for byte, checkpoint rows hash-equal).
+Results land in `validation_results` (one row per table and check) and come back to the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from delta2sql.catalog import Catalog
+from delta2sql.dbt_runner import DbtResult, run_dbt
+from delta2sql.errors import Delta2SqlError
+from delta2sql.extract import load_sql
+from delta2sql.progress import Reporter
+from delta2sql.reference import (
+    create_reference_tables,
+    delta_rs_cannot_read,
+    load_checkpoint_reference,
+    load_checksum_reference,
+    load_log_file_reference,
+    load_snapshot_reference,
+    sample_versions,
+)
+from delta2sql.test_failures import ALL_TABLES, failure_rows
+
+LEVELS = ("structure", "snapshot", "bytes")
+
+
+@dataclass
+class CheckResult:
+    table_name: str
+    check_name: str
+    level: str
+    # pass | warn (a finding that does not stop a migration, ADR 0001) | skip (no reference reader
+    # for this table: see reference.delta_rs_cannot_read) | fail | error
+    status: str
+    expected: str
+    observed: str
+    details: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("fail", "error")
+
+
+def _migrated_tables(con, names: list[str] | None) -> list[tuple]:
+    rows = con.execute(load_sql("find_validation_scope.sql")).fetchall()
+    if names is not None:
+        known = {r[0]: r for r in rows}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise Delta2SqlError(f"not migrated in this catalog: {', '.join(missing)} (run `delta2sql migrate` first)")
+        rows = [known[n] for n in names]
+    for table_name, uri, _, _ in rows:
+        _require_catalog_commits_on_disk(con, table_name, Path(uri) / "_delta_log")
+    return rows
+
+
+def _require_catalog_commits_on_disk(con, table_name: str, log_dir: Path) -> None:
+    """delta-rs and the byte checks read the files: versions committed in the catalog after
+    cut-over can be validated only once `rollback` has written them back."""
+    only_in_catalog = [
+        log_file for (log_file,) in con.execute(
+            "select log_file from delta_log_files where table_name = ? and file_kind = 'catalog_commit' order by version",
+            [table_name],
+        ).fetchall()
+        if not (log_dir / log_file).exists()
+    ]
+    if only_in_catalog:
+        raise Delta2SqlError(
+            f"{table_name}: {len(only_in_catalog)} version(s) after cut-over exist only in the catalog (first: "
+            f"{only_in_catalog[0]}); no file-based reader can confirm them until `delta2sql rollback` writes them back"
+        )
+
+
+def load_references(catalog: Catalog, tables: list[tuple], levels: tuple[str, ...], num_versions: int,
+                    reporter: Reporter, no_reference_reader: dict[str, str]) -> None:
+    con = catalog.connect()
+    try:
+        create_reference_tables(con)
+        for table_name, uri, start, latest in tables:
+            log_dir = Path(uri) / "_delta_log"
+            with reporter.task(f"reference data for {table_name}", 0):
+                if "snapshot" in levels:
+                    versions = [] if table_name in no_reference_reader else sample_versions(start, latest, num_versions)
+                    for error in load_snapshot_reference(con, table_name, uri, versions):
+                        reporter.event("warning", table=table_name, message=f"{table_name}: {error}")
+                    load_checksum_reference(con, table_name, log_dir, start, latest)
+                if "bytes" in levels:
+                    load_log_file_reference(con, table_name, log_dir)
+                    load_checkpoint_reference(con, table_name, log_dir)
+    finally:
+        con.close()
+
+
+def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str],
+                      no_reference_reader: dict[str, str]) -> list[CheckResult]:
+    manifest = json.loads((result.target_path / "manifest.json").read_text())["nodes"]
+    results = []
+    con = catalog.connect()
+    try:
+        for node in result.run_results:
+            if not node["unique_id"].startswith("test."):
+                continue
+            check = node["unique_id"].split(".")[2]
+            tags = manifest[node["unique_id"]]["tags"]
+            level = next((t for t in tags if t in LEVELS), "structure")
+            rows = failure_rows(con, node) if node["status"] in ("fail", "warn") else []
+            for table_name in table_names:
+                mine = [r for r in rows if r.get("table_name", ALL_TABLES) in (table_name, ALL_TABLES)]
+                if "delta_rs" in tags and table_name in no_reference_reader:
+                    results.append(CheckResult(table_name, check, level, "skip", "a snapshot read by delta-rs",
+                                               no_reference_reader[table_name], ""))
+                elif node["status"] == "error":
+                    results.append(CheckResult(table_name, check, level, "error", "", "", str(node.get("message"))[:2000]))
+                elif mine:
+                    first = mine[0]
+                    results.append(CheckResult(
+                        table_name, check, level, node["status"], str(first.get("expected")), str(first.get("observed")),
+                        f"{len(mine)} differing rows; first: " + json.dumps(first, default=str)[:2000],
+                    ))
+                else:
+                    results.append(CheckResult(table_name, check, level, "pass", "no differences", "no differences", ""))
+    finally:
+        con.close()
+    return results
+
+
+def validate_tables(
+    catalog: Catalog,
+    reporter: Reporter,
+    names: list[str] | None = None,
+    levels: tuple[str, ...] = LEVELS,
+    num_versions: int = 4,
+) -> list[CheckResult]:
+    con = catalog.connect()
+    try:
+        create_reference_tables(con)
+        tables = _migrated_tables(con, names)
+        no_reference_reader = {name: why for name, *_ in tables if (why := delta_rs_cannot_read(con, name))}
+    finally:
+        con.close()
+    if not tables:
+        raise Delta2SqlError("no migrated table to validate in this catalog")
+    for name, why in no_reference_reader.items():
+        reporter.event("warning", table=name, message=f"{name}: {why}")
+    load_references(catalog, tables, levels, num_versions, reporter, no_reference_reader)
+
+    dbt_vars = {"table_name": tables[0][0]} if len(tables) == 1 else None
+    selector = [f"tag:{level}" for level in levels]
+    result = run_dbt(["test", "--select", *selector, "--store-failures"], catalog, reporter, dbt_vars)
+    checks = _results_from_dbt(catalog, result, [t[0] for t in tables], no_reference_reader)
+
+    con = catalog.connect()
+    try:
+        checked_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")  # one run, one time
+        con.executemany(
+            "insert into validation_results values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[c.table_name, c.check_name, c.level, c.status, c.expected, c.observed, c.details, checked_at]
+             for c in checks],
+        )
+    finally:
+        con.close()
+    return checks
