@@ -61,7 +61,7 @@ def _run(as_json: bool, debug: bool, body) -> None:
 
 
 @click.group()
-@click.version_option(package_name="delta2sql", message="%(prog)s %(version)s")
+@click.version_option(package_name="delta2sql", message="delta2sql %(version)s")
 def main() -> None:
     """Migrate Delta Lake `_delta_log` metadata into a SQL catalog and prove nothing was lost."""
 
