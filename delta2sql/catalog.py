@@ -30,10 +30,9 @@ import pyarrow as pa
 import yaml
 
 from delta2sql.errors import CatalogError
+from delta2sql.project import profiles_dir
 from delta2sql.transpile import TARGETS, transpile_sql
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent  # the dbt project ships beside the package
-PROFILES_DIR = PROJECT_DIR / "profiles"
 DEFAULT_FILES = {"duckdb": "delta2sql.duckdb", "sqlite": "delta2sql.sqlite"}
 
 
@@ -58,7 +57,7 @@ def render_profile(target: str, env: dict[str, str]) -> dict:
             return int(text) if value.rstrip().endswith("as_number }}") else text
         return value
 
-    profile = yaml.safe_load((PROFILES_DIR / "profiles.yml").read_text())["delta2sql"]
+    profile = yaml.safe_load((profiles_dir() / "profiles.yml").read_text())["delta2sql"]
     outputs = profile["outputs"]
     if target not in outputs:
         raise CatalogError(f"unknown target {target!r}; profiles.yml defines {', '.join(outputs)}")

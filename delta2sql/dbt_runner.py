@@ -16,9 +16,10 @@ from pathlib import Path
 
 from dbt.cli.main import dbtRunner
 
-from delta2sql.catalog import PROJECT_DIR, Catalog
+from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError
 from delta2sql.progress import Reporter
+from delta2sql.project import profiles_dir, project_dir
 
 
 @dataclass
@@ -48,8 +49,8 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
     _reuse_parse(target_path, catalog.target)
     args = [
         *command,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR / "profiles"),
+        "--project-dir", str(project_dir()),
+        "--profiles-dir", str(profiles_dir()),
         "--target", catalog.target,
         "--target-path", str(target_path),
         "--log-path", str(target_path / "logs"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -22,6 +21,7 @@ from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import DeltaLogError, UnsupportedTableError
 from delta2sql.file_digest import digest_file
 from delta2sql.log_listing import LogSegment
+from delta2sql.project import SQL_DIR
 
 SHIP_ROWS = 50_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Arrow and CSV buffers
 # (measured on wide x1 into PostgreSQL: 100,000 gave 22.0 s of landing and 1.67 GB peak, 50,000 19.3 s and 1.35 GB)
@@ -30,7 +30,7 @@ MEMORY_LIMIT = "640MB"  # DuckDB's share of the 1 GB peak-RSS budget (Python and
 
 
 def load_sql(name: str) -> str:
-    return resources.files("delta2sql.sql").joinpath(name).read_text(encoding="utf-8")
+    return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
 def land_batch(
