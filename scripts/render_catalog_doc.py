@@ -47,7 +47,7 @@ def render() -> str:
         for table in source["tables"]:
             lines.append(f"- `{table['name']}`: {' '.join(table['description'].split())}")
     lines += ["", "Their columns are defined in `delta2sql/sql/create_landing_tables.sql` and",
-              "`delta2sql/sql/create_reference_tables.sql` (with `validation_results`).", ""]
+              "`delta2sql/sql/create_reference_tables.sql` (with `validation_results` and `validation_runs`).", ""]
     return "\n".join(lines)
 
 

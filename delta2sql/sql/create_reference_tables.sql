@@ -68,3 +68,10 @@ create table if not exists validation_results (
     details           varchar,
     checked_at        timestamp not null
 );
+
+create table if not exists validation_runs (
+    table_name        varchar not null,
+    validated_version bigint  not null, -- the table's latest version when `validate` loaded its references
+    levels            varchar not null, -- comma-separated levels that run compared (structure,snapshot,bytes)
+    checked_at        timestamp not null
+);

@@ -6,11 +6,12 @@
 with checkpoint_actions as (
     select * from {{ ref('base_delta_log__published_actions') }}
     where source = 'checkpoint' and log_file like '%.parquet' and {{ in_scope('table_name') }}
+        and {{ references_loaded('table_name', 'bytes') }}
 ),
 
 reference_actions as (
     select * from {{ source('validation', 'reference_checkpoint_actions') }}
-    where {{ in_scope('table_name') }}
+    where {{ in_scope('table_name') }} and {{ references_loaded('table_name', 'bytes') }}
 ),
 
 compared as (

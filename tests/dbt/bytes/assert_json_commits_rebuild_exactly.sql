@@ -8,7 +8,7 @@
 
 with log_files as (
     select * from {{ ref('stg_delta_log__log_files') }}
-    where log_file like '%.json' and {{ in_scope('table_name') }}
+    where log_file like '%.json' and {{ in_scope('table_name') }} and {{ references_loaded('table_name', 'bytes') }}
 ),
 
 actions as (

@@ -4,7 +4,7 @@
 
 with log_files as (
     select * from {{ ref('stg_delta_log__log_files') }}
-    where {{ in_scope('table_name') }}
+    where {{ in_scope('table_name') }} and {{ references_loaded('table_name', 'bytes') }}
 ),
 
 reference_log_files as (

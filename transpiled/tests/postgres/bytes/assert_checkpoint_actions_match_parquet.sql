@@ -8,13 +8,13 @@ WITH checkpoint_actions AS (
     *
   FROM {{ ref('base_delta_log__published_actions') }}
   WHERE
-    source = 'checkpoint' AND log_file LIKE '%.parquet' AND {{ in_scope('table_name') }}
+    source = 'checkpoint' AND log_file LIKE '%.parquet' AND {{ in_scope('table_name') }} AND {{ references_loaded('table_name', 'bytes') }}
 ), reference_actions AS (
   SELECT
     *
   FROM {{ source('validation', 'reference_checkpoint_actions') }}
   WHERE
-    {{ in_scope('table_name') }}
+    {{ in_scope('table_name') }} AND {{ references_loaded('table_name', 'bytes') }}
 ), compared AS (
   SELECT
     COALESCE(checkpoint_actions.table_name, reference_actions.table_name) AS table_name,

@@ -7,7 +7,7 @@ WITH log_files AS (
     *
   FROM {{ ref('stg_delta_log__log_files') }}
   WHERE
-    {{ in_scope('table_name') }}
+    {{ in_scope('table_name') }} AND {{ references_loaded('table_name', 'bytes') }}
 ), reference_log_files AS (
   SELECT
     *

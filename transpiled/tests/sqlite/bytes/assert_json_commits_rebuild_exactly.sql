@@ -11,7 +11,7 @@ WITH log_files AS (
     *
   FROM {{ ref('stg_delta_log__log_files') }}
   WHERE
-    log_file LIKE '%.json' AND {{ in_scope('table_name') }}
+    log_file LIKE '%.json' AND {{ in_scope('table_name') }} AND {{ references_loaded('table_name', 'bytes') }}
 ), actions AS (
   SELECT
     *

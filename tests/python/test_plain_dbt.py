@@ -1,0 +1,74 @@
+"""Plain `dbt build --target X`, as dbt users run it, right after `migrate` and after `validate`.
+
+After a migrate, the snapshot and bytes tests have no reference data yet: the build must be
+green, with one warning that names the table not validated yet and the command that validates
+it, and never a database error (ADR 0004). After `validate`, every test passes, and the bytes
+tests really compare (a reference row taken away makes them fail).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ENGINES, cli_options, make_catalog
+from fixtures.deltalake_tables import DELTALAKE_FIXTURES
+
+from delta2sql.project import profiles_dir, project_dir
+
+DBT = Path(sys.executable).with_name("dbt")
+DELTA2SQL = Path(sys.executable).with_name("delta2sql")
+VALIDATION_STATE_TEST = "assert_tables_validated_at_latest_version"
+
+
+def delta2sql(catalog, *args) -> None:
+    """The CLI in its own process, as a user runs it (in-process dbt-duckdb keeps the file open)."""
+    options, env = cli_options(catalog)
+    run = subprocess.run([str(DELTA2SQL), *args, *options], env={**os.environ, **env}, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def plain_dbt_build(catalog, target_path: Path) -> dict[str, dict]:
+    """`dbt build --target X` with the catalog's variables, from the project directory; results by node name."""
+    env = {**os.environ, **catalog.env(), "DBT_PROFILES_DIR": str(profiles_dir()),
+           "DBT_TARGET_PATH": str(target_path), "DBT_LOG_PATH": str(target_path / "logs")}
+    run = subprocess.run([str(DBT), "build", "--target", catalog.target], cwd=project_dir(), env=env,
+                         capture_output=True, text=True)
+    assert "Database Error" not in run.stdout, run.stdout
+    assert "WARNING" not in run.stdout, run.stdout  # dbt's own warnings (not test warnings): none
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads((target_path / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r for r in results}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_plain_dbt_build_after_migrate_and_after_validate(engine, tmp_path):
+    table = tmp_path / "orders"
+    DELTALAKE_FIXTURES["checkpoints"](table)  # a checkpoint and commits: every bytes test has rows
+    catalog = make_catalog(engine, tmp_path, f"plain_{engine}")
+    delta2sql(catalog, "migrate", str(table))
+
+    after_migrate = plain_dbt_build(catalog, tmp_path / "after_migrate")
+    not_ok = {name: r["status"] for name, r in after_migrate.items() if r["status"] not in ("success", "pass")}
+    assert not_ok == {VALIDATION_STATE_TEST: "warn"}
+    assert after_migrate[VALIDATION_STATE_TEST]["failures"] == 1  # one table, not validated yet
+
+    delta2sql(catalog, "validate", "orders")  # exit 0: no check failed
+    after_validate = plain_dbt_build(catalog, tmp_path / "after_validate")
+    assert {r["status"] for r in after_validate.values()} <= {"success", "pass"}
+    assert set(after_validate) == set(after_migrate)  # the same nodes ran both times
+
+    if engine == "duckdb":  # the bytes tests compare for real once validated: take one reference away
+        with catalog.connect() as con:
+            con.execute("delete from reference_log_files where log_file = "
+                        "(select min(log_file) from reference_log_files where table_name = 'orders')")
+        env = {**os.environ, **catalog.env(), "DBT_PROFILES_DIR": str(profiles_dir()),
+               "DBT_TARGET_PATH": str(tmp_path / "tampered")}
+        run = subprocess.run([str(DBT), "build", "--target", "duckdb", "--select", "assert_log_files_unchanged"],
+                             cwd=project_dir(), env=env, capture_output=True, text=True)
+        assert run.returncode == 1 and "FAIL 1 assert_log_files_unchanged" in run.stdout, run.stdout
