@@ -1,4 +1,11 @@
-"""Read the rows a failed dbt test stored (`--store-failures`), to say which table failed and how.
+"""What a failed or warned dbt data test found, table by table, without storing its failures.
+
+dbt's run_results carry each test's compiled SQL, already in the target's dialect. Running it
+again on the catalog, once per failed or warned test, gives the failing rows; `--store-failures`
+would instead write them into a second schema (`<schema>_dbt_test__audit` on PostgreSQL and
+DuckDB, another file on SQLite), and the catalog is one schema (ADR 0005). Only the first row
+and the row count of each table leave the database, so a test failing on millions of rows costs
+no memory here.
 
 Every validation test returns `table_name`, `diff_status`, `expected` and `observed` columns,
 so a failure can be attributed to tables and summarised without knowing the test.
@@ -6,41 +13,76 @@ so a failure can be attributed to tables and summarised without knowing the test
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from delta2sql.catalog import CatalogConnection
 
 ALL_TABLES = "*"
+_ROWS, _ROW_NUMBER = "delta2sql_failing_rows", "delta2sql_failing_row_number"
 
 
-def failure_rows(con: CatalogConnection, node: dict) -> list[dict]:
-    relation = node.get("relation_name")
-    if not relation:
-        return []
-    cursor = con.execute(f"select * from {relation}")
+@dataclass
+class Finding:
+    """The rows a test returned for one table (ALL_TABLES: for every table, or naming none)."""
+
+    table_name: str
+    rows: int
+    first: dict
+
+
+def is_data_test(node: dict) -> bool:
+    """A data test, whose compiled SQL returns the failing rows (a unit test's returns the model's)."""
+    return node["unique_id"].startswith("test.")
+
+
+def findings(con: CatalogConnection, node: dict) -> list[Finding]:
+    """Per table, how many rows the test `node` (a run_results entry) returns now, and the first."""
+    failures = f"(\n{node['compiled_code']}\n) as failures"  # new lines: the test may end in a -- comment
+    by_table = "table_name" in _columns(con, f"select * from {failures} limit 0")
+    found = [Finding(row["table_name"] if by_table else ALL_TABLES, rows, row)
+             for rows, row in _first_rows(con, failures, "partition by table_name" if by_table else "")]
+    if not found:  # the catalog changed since dbt ran the test (a concurrent run): the failure still stands
+        found.append(Finding(ALL_TABLES, node["failures"], {
+            "expected": "no rows", "observed": f"{node['failures']} rows when dbt ran the test, none when read back"}))
+    return found
+
+
+def _first_rows(con: CatalogConnection, failures: str, partition: str) -> list[tuple[int, dict]]:
+    """The first row of each partition, with the partition's row count: counted in the database,
+    so only one row per table reaches Python."""
+    cursor = con.raw.execute(  # the target's own SQL: not through the DuckDB-to-target translation
+        f"select * from (select failures.*, count(*) over ({partition}) as {_ROWS}, "
+        f"row_number() over ({partition}) as {_ROW_NUMBER} from {failures}) as numbered "
+        f"where {_ROW_NUMBER} = 1"
+    )
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    first_rows = []
+    for values in cursor.fetchall():
+        row = dict(zip(names, values))
+        rows = row.pop(_ROWS)
+        del row[_ROW_NUMBER]
+        first_rows.append((rows, row))
+    return first_rows
+
+
+def _columns(con: CatalogConnection, statement: str) -> list[str]:
+    """The names of the columns `statement` returns (its rows are read and dropped)."""
+    cursor = con.raw.execute(statement)
+    names = [d[0] for d in cursor.description]
+    cursor.fetchall()
+    return names
 
 
 def findings_by_table(con: CatalogConnection, tests: list[dict]) -> dict[str, list[str]]:
-    """table_name -> what each failed (or warned) test found for it: its name, and its first
+    """table_name -> what each failed (or warned) data test found for it: its name, and its first
     row's expected and observed values when the test returns them."""
     by_table: dict[str, list[str]] = {}
     for node in tests:
         outcome = {"fail": "failed", "warn": "warned"}.get(node["status"], node["status"])
-        relation = node.get("relation_name")
-        if not relation:
-            continue
         name = node["unique_id"].split(".")[2]  # test.<project>.<name>[.<hash>]
-        cursor = con.execute(f"select * from {relation} limit 1")
-        columns = [d[0] for d in cursor.description]
-        cursor.fetchall()
-        if "table_name" not in columns:  # a test not written in the validation shape: blame every table
-            by_table.setdefault(ALL_TABLES, []).append(f"check {name} {outcome}")
-            continue
-        for (table_name,) in con.execute(f"select distinct table_name from {relation}").fetchall():
+        for finding in findings(con, node):
             found = ""
-            if {"expected", "observed"} <= set(columns):
-                expected, observed = con.execute(
-                    f"select expected, observed from {relation} where table_name = ? limit 1", [table_name]).fetchone()
-                found = f": {observed} (expected: {expected})"
-            by_table.setdefault(table_name, []).append(f"check {name} {outcome}{found}")
+            if {"expected", "observed"} <= finding.first.keys():
+                found = f": {finding.first['observed']} (expected: {finding.first['expected']})"
+            by_table.setdefault(finding.table_name, []).append(f"check {name} {outcome}{found}")
     return by_table

@@ -77,8 +77,7 @@ def run_case(kind: str, scale: float, workdir: Path, postgres: bool) -> dict:
         try:
             result["postgres"] = measure([str(BIN / "delta2sql"), "migrate", str(table), "--target", "postgres", "--json"], env)
         finally:
-            subprocess.run(["psql", "-q", "-c", f"drop schema if exists {schema} cascade",
-                            "-c", f"drop schema if exists {schema}_dbt_test__audit cascade"], check=False,
+            subprocess.run(["psql", "-q", "-c", f"drop schema if exists {schema} cascade"], check=False,
                            env={**os.environ, "PGOPTIONS": "--client-min-messages=warning",
                                 "PGHOST": os.environ.get("PGHOST", "127.0.0.1"),
                                 "PGUSER": os.environ.get("PGUSER", "postgres"),

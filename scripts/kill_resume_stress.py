@@ -50,8 +50,7 @@ def catalog_for(target: str, directory: Path, name: str) -> tuple[Catalog, list[
 def drop(catalog: Catalog) -> None:
     if catalog.target == "postgres":
         with catalog.connect() as con:
-            for suffix in ("", "_dbt_test__audit"):  # dbt stores test failures in the second
-                con.raw.execute(f'drop schema if exists "{catalog.settings["schema"]}{suffix}" cascade')
+            con.raw.execute(f'drop schema if exists "{catalog.settings["schema"]}" cascade')
 
 
 def migrate_command(table: Path, options: list[str], version: int | None = None, batch_size: int = 2) -> list[str]:

@@ -82,8 +82,7 @@ def drop_postgres_schemas():
     with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"],
                          password=s.get("password") or None, autocommit=True) as con:
         for schema in _schemas:
-            for suffix in ("", "_dbt_test__audit"):
-                con.execute(f'drop schema if exists "{schema}{suffix}" cascade')
+            con.execute(f'drop schema if exists "{schema}" cascade')
 
 
 def cli_options(catalog: Catalog) -> tuple[list[str], dict[str, str]]:
