@@ -41,9 +41,12 @@ def read_manifest(path: Path) -> list[TableSpec]:
         table_path = Path(entry["path"])
         if not table_path.is_absolute():
             table_path = path.parent / table_path
-        specs.append(TableSpec(table_path, str(entry.get("name") or table_path.resolve().name),
-                               entry.get("version"), bool(entry.get("full_history", False)),
-                               entry.get("catalog_version")))
+        try:
+            specs.append(TableSpec(table_path, str(entry.get("name") or table_path.resolve().name),
+                                   entry.get("version"), bool(entry.get("full_history", False)),
+                                   entry.get("catalog_version")))
+        except Delta2SqlError as exc:  # the name policy (delta2sql/names.py), for this entry
+            raise Delta2SqlError(f"{path}: table {index}: {exc}") from exc
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
