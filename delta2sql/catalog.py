@@ -77,14 +77,7 @@ class Catalog:
         values = {"DELTA2SQL_TARGET": self.target, **self.extra_env}
         if self.path is not None:
             values["DELTA2SQL_CATALOG"] = str(self.path.resolve())
-            values["DELTA2SQL_SQLITE_DIR"] = str(self.sqlite_schema_dir)
         return values
-
-    @property
-    def sqlite_schema_dir(self) -> Path:
-        """Where dbt-sqlite keeps a SQLite catalog's other schemas (stored test failures): one
-        directory per catalog, so two catalogs side by side never share them."""
-        return self.path.resolve().with_name(self.path.name + ".schemas")
 
     @property
     def settings(self) -> dict:
@@ -103,12 +96,14 @@ class Catalog:
             # dbt-duckdb names the database after the file stem and does not escape quotes in it
             raise CatalogError(f"catalog file name {self.path.name!r}: quotes are not allowed in a DuckDB catalog's file name")
 
-    def connect(self) -> CatalogConnection:
+    def connect(self, create: bool = True) -> CatalogConnection:
+        """A connection; with `create=False` a PostgreSQL schema that does not exist is not created
+        (file catalogs are checked for existence before, by delta2sql.catalog_state)."""
         self.check()
         if self.target == "duckdb":
             return DuckDBCatalog(self)
         if self.target == "postgres":
-            return PostgresCatalog(self)
+            return PostgresCatalog(self, create)
         if self.target == "sqlite":
             return SQLiteCatalog(self)
         raise CatalogError(f"target {self.target!r} is not supported (supported: {', '.join(TARGETS)})")
@@ -193,7 +188,6 @@ class DuckDBCatalog(CatalogConnection):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__(catalog)
         try:
-            catalog.path.parent.mkdir(parents=True, exist_ok=True)
             self.raw = duckdb.connect(str(catalog.path))
         except (duckdb.Error, OSError) as exc:
             raise CatalogError(f"cannot open DuckDB catalog {catalog.path}: {exc}") from exc
@@ -215,7 +209,7 @@ class DuckDBCatalog(CatalogConnection):
 class PostgresCatalog(CatalogConnection):
     dialect = "postgres"
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, create: bool = True) -> None:
         super().__init__(catalog)
         import psycopg
 
@@ -232,7 +226,8 @@ class PostgresCatalog(CatalogConnection):
                 "(set PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE)"
             ) from exc
         try:
-            self.raw.execute(f'create schema if not exists "{self.schema}"')
+            if create:
+                self.raw.execute(f'create schema if not exists "{self.schema}"')
             self.raw.execute(f'set search_path to "{self.schema}"')
         except psycopg.errors.InsufficientPrivilege as exc:
             raise CatalogError(f"PostgreSQL user {s['user']} may not use schema {self.schema}: {exc}") from exc
@@ -310,11 +305,7 @@ class SQLiteCatalog(CatalogConnection):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__(catalog)
         try:
-            catalog.path.parent.mkdir(parents=True, exist_ok=True)
-            catalog.sqlite_schema_dir.mkdir(exist_ok=True)
             self.raw = sqlite3.connect(str(catalog.path), isolation_level=None)
-            for schema_file in sorted(catalog.sqlite_schema_dir.glob("*.db")):
-                self.raw.execute("attach database ? as ?", [str(schema_file), schema_file.stem])
         except (sqlite3.Error, OSError) as exc:
             raise CatalogError(f"cannot open SQLite catalog {catalog.path}: {exc}") from exc
 

@@ -1,39 +1,71 @@
 """`delta2sql` command line: thin commands over functions that tests call directly.
 
-Exit codes follow dbt: 0 success, 1 handled failure (bad log, failed check), 2 unexpected error.
+Exit codes follow dbt: 0 success, 1 handled failure (bad log, failed check, missing catalog or
+table), 2 a bug. Results go to stdout, progress, warnings and errors to stderr; `--json` prints
+the events documented in docs/json-events.md, one per line, on stdout.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 import traceback
+import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, SHIPPED_CHECKPOINT_BATCH_ROWS
-from delta2sql.catalog import catalog_from_options
+from delta2sql.batches import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHECKPOINT_BATCH_ROWS,
+    SHIPPED_CHECKPOINT_BATCH_ROWS,
+    default_checkpoint_batch_rows,
+)
+from delta2sql.catalog import Catalog, catalog_from_options
+from delta2sql.catalog_state import (
+    catalog_exists,
+    check_catalog,
+    discard_if_empty,
+    require_table,
+    table_states,
+)
+from delta2sql.console_tables import print_table, timestamp
 from delta2sql.cutover import finalize_table, rollback_table
+from delta2sql.dbt_runner import plain_dbt_command
 from delta2sql.drift import detect_drift
-from delta2sql.errors import Delta2SqlError
+from delta2sql.errors import CatalogError, Delta2SqlError
 from delta2sql.manifest import read_manifest
 from delta2sql.migrate import TableSpec, migrate_tables
-from delta2sql.plan import make_plan
-from delta2sql.progress import ConsoleReporter, JsonReporter
+from delta2sql.plan import plan_in_catalog
+from delta2sql.progress import STATUS_STYLES, ConsoleReporter, JsonReporter
+from delta2sql.project import project_dir
+from delta2sql.sample import write_sample_table
+from delta2sql.report import FORMATS, gather_report, render_report
 from delta2sql.runs import RunOptions
 from delta2sql.status import table_status
+from delta2sql.transpile import TARGETS
 from delta2sql.validate import LEVELS, validate_tables
 
 catalog_option = click.option(
-    "--catalog", "catalog_path", envvar="DELTA2SQL_CATALOG",
-    help="Catalog database file (DuckDB). Default: delta2sql.duckdb.",
+    "--catalog", "catalog_path", envvar="DELTA2SQL_CATALOG", show_envvar=True,
+    help="Catalog database file of a duckdb or sqlite target (not with postgres, whose catalog is the schema "
+         "DELTA2SQL_PG_SCHEMA). Default: delta2sql.duckdb or delta2sql.sqlite in the current directory.",
 )
-target_option = click.option("--target", "-t", envvar="DELTA2SQL_TARGET", help="dbt target of profiles/profiles.yml.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON lines on stdout.")
+target_option = click.option(
+    "--target", "-t", type=click.Choice(TARGETS), envvar="DELTA2SQL_TARGET", show_envvar=True,
+    help="Catalog engine, a target of the dbt profile. Default: duckdb.",
+)
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="JSON events on stdout, one per line (docs/json-events.md).")
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks.")
+
+
+def _as_stored(name: str) -> str:
+    """A table name as the catalog stores it (NFC, delta2sql.names): a decomposed `é` typed or
+    completed by a shell finds the table all the same."""
+    return unicodedata.normalize("NFC", name)
 
 
 def catalog_command(command):
@@ -48,19 +80,51 @@ def _run(as_json: bool, debug: bool, body) -> None:
     try:
         code = body(reporter)
     except Delta2SqlError as exc:
-        reporter.event("error", message=f"[red]error:[/red] {exc}", error=str(exc))
+        reporter.event("error", message=str(exc), error=str(exc), unexpected=False)
         if debug:
             traceback.print_exc()
         sys.exit(1)
-    except Exception as exc:  # unexpected: say so, exit 2 like dbt
-        reporter.event("error", message=f"[red]unexpected error:[/red] {exc!r}", error=repr(exc))
+    except Exception as exc:  # a bug: say so, exit 2 like dbt
+        reporter.event("error", message=f"unexpected error (a bug; --debug shows where): {exc!r}", error=repr(exc),
+                       unexpected=True)
         if debug:
             traceback.print_exc()
         sys.exit(2)
     sys.exit(code)
 
 
-@click.group()
+def _catalog(target: str | None, catalog_path: str | None, creating: bool = False) -> Catalog:
+    """The catalog the options name, refused when missing (unless `creating`), of another engine,
+    or named by a --catalog that a postgres target would silently ignore."""
+    catalog = catalog_from_options(target, catalog_path)
+    context = click.get_current_context(silent=True)
+    source = context.get_parameter_source("catalog_path") if context is not None else None
+    given = source == click.core.ParameterSource.COMMANDLINE
+    if catalog.target == "postgres" and given:
+        raise CatalogError("--catalog names a DuckDB or SQLite file, but a postgres target keeps its catalog in "
+                           "the schema DELTA2SQL_PG_SCHEMA (and the PG* connection variables): drop one of the two")
+    check_catalog(catalog, creating)
+    return catalog
+
+
+class _Commands(click.Group):
+    """Click exits 2 on a usage error; here 2 means a bug, so a wrong option exits 1 like any
+    other mistake the user can fix."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(1)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="delta2sql", message="delta2sql %(version)s")
 def main() -> None:
     """Migrate Delta Lake `_delta_log` metadata into a SQL catalog and prove nothing was lost."""
@@ -68,7 +132,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("table_path", type=click.Path(path_type=Path), required=False)
-@click.option("--name", help="Table name in the catalog (default: the directory name).")
+@click.option("--name", help="Table name in the catalog (default: the directory name): any Unicode text, stored in "
+                               "NFC, at most 255 characters, no control characters or line breaks.")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML list of tables to migrate (path, name, version, full_history) instead of TABLE_PATH.")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
@@ -99,66 +164,106 @@ def migrate(table_path, name, manifest, parallel, version, full_history, catalog
     if dry_run:
         if manifest:
             raise click.UsageError("--dry-run plans one TABLE_PATH; use `delta2sql plan` per table")
-        _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size,
-                                                          checkpoint_batch_rows, catalog_version))
+        _run(as_json, debug, lambda reporter: _report_plan(
+            reporter, _catalog(target, catalog_path, creating=True), table_path, name, version, full_history,
+            batch_size, checkpoint_batch_rows, catalog_version, full_refresh))
         return
 
     def body(reporter) -> int:
-        catalog = catalog_from_options(target, catalog_path)
+        catalog = _catalog(target, catalog_path, creating=True)
         if manifest:
             specs = read_manifest(manifest)
         else:
             specs = [TableSpec(table_path, name or table_path.resolve().name, version, full_history, catalog_version)]
         options = RunOptions(full_refresh=full_refresh, batch_size=batch_size,
                              checkpoint_batch_rows=checkpoint_batch_rows)
+        new_catalog = not catalog_exists(catalog)
         outcomes = migrate_tables(specs, catalog, reporter, options, parallel)
+        if new_catalog and not any(o.status == "migrated" for o in outcomes) and discard_if_empty(catalog):
+            reporter.event("catalog_discarded", path=str(catalog.path),
+                           message=f"{catalog.path} removed: the failed migration left nothing in it to resume")
+        command = plain_dbt_command(catalog)
         for outcome in outcomes:
-            reporter.event("migration_finished", message=_migration_line(outcome, catalog.description), **asdict(outcome))
+            reporter.event("migration_finished", message=_migration_line(outcome, catalog.description),
+                           dbt_command=command, **asdict(outcome))
         if len(outcomes) > 1:
             _summarise(reporter, outcomes)
-        return 0 if all(o.status == "migrated" for o in outcomes) else 1
+        migrated = [o.name for o in outcomes if o.status == "migrated"]
+        if migrated and not isinstance(reporter, JsonReporter):
+            Console(stderr=True).print(f"next: delta2sql validate {' '.join(map(shlex.quote, migrated))}"
+                                       f"{_catalog_options(catalog)}\nplain dbt: {command}", markup=False,
+                                       soft_wrap=True)
+        return 0 if len(migrated) == len(outcomes) else 1
 
     _run(as_json, debug, body)
+
+
+def _catalog_options(catalog: Catalog) -> str:
+    """The options that name `catalog` again in the next command."""
+    if catalog.target == "postgres":
+        return " --target postgres"
+    return (" --target sqlite" if catalog.target == "sqlite" else "") + f" --catalog {shlex.quote(str(catalog.path))}"
 
 
 def _summarise(reporter, outcomes) -> None:
     failed = sum(o.status != "migrated" for o in outcomes)
     if not isinstance(reporter, JsonReporter):
-        table = Table(title="migration summary")
-        for column in ("table", "status", "mode", "versions", "batches", "actions", "seconds", "error"):
-            table.add_column(column, overflow="fold")
+        rows, styles = [], []
         for o in outcomes:
             versions = "" if o.latest_version is None else f"{o.replay_start_version}..{o.latest_version}"
-            colour = "green" if o.status == "migrated" else "red"
-            table.add_row(o.name, f"[{colour}]{o.status}[/]", o.mode or "", versions, f"{o.batches:,}",
-                          f"{o.actions:,}", f"{o.seconds:.1f}", (o.error or "")[:300])
-        Console(stderr=True).print(table)
-    reporter.event("fleet_finished", tables=len(outcomes), migrated=len(outcomes) - failed, failed=failed)
+            rows.append([o.name, o.status, (o.mode or "").replace("_", "-"), versions, f"{o.batches:,}",
+                         f"{o.actions:,}", f"{o.seconds:.1f}", (o.error or "")[:300]])
+            styles.append(["", "green" if o.status == "migrated" else "red", *[""] * 6])
+        print_table(Console(), "migration summary",
+                    ["table", "status", "mode", "versions", "batches", "actions", "seconds", "error"], rows, styles)
+    reporter.event("fleet_finished", tables=len(outcomes), migrated=len(outcomes) - failed, failed=failed,
+                   message=f"{len(outcomes)} tables: {len(outcomes) - failed} migrated, {failed} failed")
 
 
 @main.command()
 @click.argument("table_path", type=click.Path(path_type=Path))
+@click.option("--name", help="Table name in the catalog (default: the directory name).")
 @click.option("--version", "version", type=int, help="Plan up to this version (default: latest).")
 @click.option("--full-history", is_flag=True, help="Plan a replay of every JSON commit from version 0.")
 @click.option("--catalog-version", type=click.IntRange(min=0),
               help="Catalog-managed tables: the latest version their catalog ratified.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
-@click.option("--checkpoint-batch-rows", type=click.IntRange(min=1), default=DEFAULT_CHECKPOINT_BATCH_ROWS,
-              show_default=True, help="Checkpoint rows per batch, at most, as into a DuckDB catalog.")
-@json_option
-@debug_option
-def plan(table_path, version, full_history, catalog_version, batch_size, checkpoint_batch_rows, as_json, debug):
-    """Report what migrating TABLE_PATH would read and an estimated duration; writes nothing."""
-    _run(as_json, debug, lambda reporter: _report_plan(reporter, table_path, version, full_history, batch_size,
-                                                      checkpoint_batch_rows, catalog_version))
+@click.option("--full-refresh", is_flag=True, help="Plan a re-landing from scratch, as `migrate --full-refresh`.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="JSON commit files per committed batch.")
+@click.option("--checkpoint-batch-rows", type=click.IntRange(min=1),
+              help="Checkpoint rows per committed batch, at most [default: as `migrate` into the target].")
+@catalog_command
+def plan(table_path, name, version, full_history, catalog_version, full_refresh, batch_size, checkpoint_batch_rows,
+         catalog_path, target, as_json, debug):
+    """Report what `migrate TABLE_PATH` would do and an estimated duration; writes nothing.
+
+    A table already in the catalog is planned as `migrate` would run it: up to date, a catch-up of
+    the versions after the catalog's, or the rest of an interrupted run. A catalog that does not
+    exist yet is not created.
+    """
+    _run(as_json, debug, lambda reporter: _report_plan(
+        reporter, _catalog(target, catalog_path, creating=True), table_path, name, version, full_history,
+        batch_size, checkpoint_batch_rows, catalog_version, full_refresh))
 
 
-def _report_plan(reporter, table_path, version, full_history, batch_size, checkpoint_batch_rows,
-                 catalog_version) -> int:
-    p = make_plan(table_path, version, full_history, batch_size, checkpoint_batch_rows, catalog_version=catalog_version)
+def _report_plan(reporter, catalog, table_path, name, version, full_history, batch_size, checkpoint_batch_rows,
+                 catalog_version, full_refresh) -> int:
+    name = name or table_path.resolve().name
+    rows = checkpoint_batch_rows or default_checkpoint_batch_rows(catalog.target)
+    p = plan_in_catalog(catalog, name, table_path, version, full_history, batch_size, rows, catalog_version,
+                        full_refresh)
     for warning in p.warnings:
         reporter.event("warning", message=warning)
+    what = {
+        "full": f"full migration of versions {p.replay_start_version}..{p.latest_version}",
+        "catch_up": f"catch-up: versions {p.replay_start_version}..{p.latest_version}, {p.commit_files:,} commit files",
+        "up_to_date": f"up to date: the catalog holds {name} at version {p.latest_version}, the log's latest",
+        "resume": f"resume: {p.committed_batches:,} of {p.batches:,} batches committed, {p.batches - p.committed_batches:,} to go",
+        "finalized": f"finalized at version {p.latest_version}: writers commit to the catalog; only the catalog "
+                     "tables would be built",
+    }[p.mode]
     lines = [
+        f"{name}: {what}",
         f"table            {p.table_root}",
         f"versions         {p.replay_start_version}..{p.latest_version}",
         f"checkpoint       {p.checkpoint or 'none'}: {p.checkpoint_reason}",
@@ -167,42 +272,51 @@ def _report_plan(reporter, table_path, version, full_history, batch_size, checkp
         f"batches          {p.batches:,}",
         f"estimate         ~{p.estimated_seconds:,} s (sample: {p.sample_files} files landed in {p.sample_seconds} s)",
     ]
-    reporter.event("plan", message="\n".join(lines), **p.as_dict())
+    reporter.event("plan", message="\n".join(lines), table=name, **p.as_dict())
     return 0
 
 
 @main.command()
-@click.argument("tables", nargs=-1)
+@click.argument("path", type=click.Path(path_type=Path))
+def sample(path):
+    """Write a small sample Delta table at PATH (30 versions, a checkpoint) to try delta2sql on."""
+    if path.exists():
+        raise click.ClickException(f"{path} exists; give a new directory for the sample table")
+    click.echo(write_sample_table(path))
+
+
+@main.command("project-dir")
+def project_dir_command():
+    """Print the dbt project's directory, for plain dbt (`dbt build --project-dir ...`)."""
+    click.echo(project_dir())
+
+
+@main.command()
+@click.argument("tables", nargs=-1, callback=lambda _ctx, _param, names: tuple(map(_as_stored, names)))
 @catalog_command
 def status(tables, catalog_path, target, as_json, debug):
     """Each table's state, versions, last run and its batches, last validation, and drift."""
 
     def body(reporter) -> int:
-        catalog = catalog_from_options(target, catalog_path)
+        catalog = _catalog(target, catalog_path)
+        for name in tables:
+            require_table(catalog, name, built=False)
         rows = table_status(catalog, list(tables) or None)
         if isinstance(reporter, JsonReporter):
             for row in rows:
                 reporter.event("table_status", **row)
+        elif not rows:
+            Console().print(f"catalog {catalog.description} holds no table yet: "
+                            "`delta2sql migrate TABLE_PATH` migrates one", markup=False, soft_wrap=True)
         else:
-            table = Table(title=f"catalog {catalog.description}")
-            for column in ("table", "status", "versions", "last run", "validation", "drift"):
-                table.add_column(column, overflow="fold")
-            for row in rows:
-                checks = ("never validated" if row["checked_at"] is None
-                          else f"{row['passed']} passed, {row['failed']} failed at {row['checked_at']}")
-                versions = f"{row['replay_start_version']}..{row['latest_version']}" + (
-                    f" (cut over at {row['finalized_version']})" if row["finalized_version"] is not None else "")
-                run = (f"{row['run_mode']} {row['run_status']}: {row['batches_committed']}/{row['num_batches']} batches"
-                       if row["run_mode"] else "") + (f" ({row['run_error'][:200]})" if row["run_error"] else "")
-                table.add_row(row["table_name"], row["status"], versions, run, checks, row["drift"])
-            Console().print(table)
+            _print_status(catalog, rows)
         return 0
 
     _run(as_json, debug, body)
 
 
 @main.command()
-@click.argument("table")
+@click.argument("table", callback=lambda _ctx, _param, name: _as_stored(name))
 @catalog_command
 def drift(table, catalog_path, target, as_json, debug):
     """Compare TABLE in the catalog with its _delta_log now.
@@ -212,7 +326,9 @@ def drift(table, catalog_path, target, as_json, debug):
     """
 
     def body(reporter) -> int:
-        report = detect_drift(catalog_from_options(target, catalog_path), table)
+        catalog = _catalog(target, catalog_path)
+        require_table(catalog, table)
+        report = detect_drift(catalog, table)
         for finding in report.findings:
             reporter.event("drift", table=table, message=f"{table}: {finding['kind']}: {finding['detail']}",
                            finding=finding["kind"], detail=finding["detail"])
@@ -226,7 +342,7 @@ def drift(table, catalog_path, target, as_json, debug):
 
 
 @main.command()
-@click.argument("table")
+@click.argument("table", callback=lambda _ctx, _param, name: _as_stored(name))
 @catalog_command
 def finalize(table, catalog_path, target, as_json, debug):
     """Cut TABLE over to the catalog: re-validate, refuse on drift, record the cut-over version.
@@ -234,14 +350,16 @@ def finalize(table, catalog_path, target, as_json, debug):
     After it, writers commit new versions through the catalog (delta2sql.writer.CatalogWriter).
     """
     def body(reporter) -> int:
-        finalize_table(catalog_from_options(target, catalog_path), table, reporter)
+        catalog = _catalog(target, catalog_path)
+        require_table(catalog, table)
+        finalize_table(catalog, table, reporter)
         return 0
 
     _run(as_json, debug, body)
 
 
 @main.command()
-@click.argument("table")
+@click.argument("table", callback=lambda _ctx, _param, name: _as_stored(name))
 @catalog_command
 def rollback(table, catalog_path, target, as_json, debug):
     """Give TABLE back to its _delta_log.
@@ -251,26 +369,45 @@ def rollback(table, catalog_path, target, as_json, debug):
     overwriting a file), check delta-rs reads the same snapshots, and mark the table file-based.
     """
     def body(reporter) -> int:
-        rollback_table(catalog_from_options(target, catalog_path), table, reporter)
+        catalog = _catalog(target, catalog_path)
+        require_table(catalog, table, built=False)
+        rollback_table(catalog, table, reporter)
         return 0
 
     _run(as_json, debug, body)
 
 
+def _print_status(catalog: Catalog, rows: list[dict]) -> None:
+    lines, styles = [], []
+    for row in rows:
+        checks = ("never validated" if row["checked_at"] is None
+                  else f"{row['passed']} passed, {row['failed']} failed at {timestamp(row['checked_at'])}")
+        versions = f"{row['replay_start_version']}..{row['latest_version']}" + (
+            f" (cut over at {row['finalized_version']})" if row["finalized_version"] is not None else "")
+        run = (f"{row['run_mode'].replace('_', '-')} {row['run_status']}: "
+               f"{row['batches_committed']}/{row['num_batches']} batches" if row["run_mode"] else "")
+        run += f" ({row['run_error'][:200]})" if row["run_error"] else ""
+        lines.append([row["table_name"], row["status"], versions, run, checks, row["drift"]])
+        healthy = row["status"] in ("migrated", "finalized", "file_based")
+        styles.append(["", "green" if healthy else "yellow", "", "", "", ""])
+    print_table(Console(), f"catalog {catalog.description}",
+                ["table", "status", "versions", "last run", "validation", "drift"], lines, styles)
+
+
 def _migration_line(outcome, where: str) -> str:
     if outcome.status != "migrated":
-        return f"[red]{outcome.name}: not migrated[/red]: {outcome.error}"
+        return f"{outcome.name}: not migrated: {outcome.error}"
     how = {"catch_up": "caught up, read ", "resume": f"resumed after {outcome.batches_skipped} committed batches, read ",
            "up_to_date": "already up to date, read ", "finalized": "finalized, catalog tables built; read "}
     return (
-        f"[green]{outcome.name}: migrated[/green] versions {outcome.replay_start_version}..{outcome.latest_version} "
+        f"{outcome.name}: migrated versions {outcome.replay_start_version}..{outcome.latest_version} "
         f"({how.get(outcome.mode, '')}{outcome.files:,} log files, {outcome.actions:,} actions, {outcome.bytes:,} bytes) "
         f"into {where}"
     )
 
 
 @main.command()
-@click.argument("tables", nargs=-1)
+@click.argument("tables", nargs=-1, callback=lambda _ctx, _param, names: tuple(map(_as_stored, names)))
 @click.option("--levels", default=",".join(LEVELS), show_default=True, help="Comma-separated validation levels.")
 @click.option("--versions", "num_versions", type=click.IntRange(min=1), default=4, show_default=True,
               help="Snapshots compared with delta-rs per table: the latest, the replay start and evenly spaced ones.")
@@ -283,7 +420,9 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
         unknown = set(chosen) - set(LEVELS)
         if unknown:
             raise click.BadParameter(f"unknown level(s) {', '.join(sorted(unknown))}; choose from {', '.join(LEVELS)}")
-        catalog = catalog_from_options(target, catalog_path)
+        catalog = _catalog(target, catalog_path)
+        for name in tables or [_any_migrated_table(catalog)]:
+            require_table(catalog, name)
         checks = validate_tables(catalog, reporter, list(tables) or None, chosen, num_versions)
         failed = [c for c in checks if c.failed]
         warned = sum(c.status == "warn" for c in checks)
@@ -302,18 +441,54 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
     _run(as_json, debug, body)
 
 
+def _any_migrated_table(catalog: Catalog) -> str:
+    """A table `validate` with no names can check, else the one whose state says why none can."""
+    with catalog.connect() as con:
+        states = table_states(con)
+    built = [name for name, (status, _) in states.items() if status not in ("landing", "landed")]
+    return (built or sorted(states) or [""])[0]
+
+
 def _print_checks(checks) -> None:
-    """One table per migrated table; expected/observed shown for what failed."""
-    style = {"pass": "green", "warn": "yellow", "skip": "cyan", "fail": "red", "error": "magenta"}
+    """One table per migrated table; expected/observed shown for what did not pass."""
     for name in sorted({c.table_name for c in checks}):
-        table = Table(title=f"validation of {name}")
-        for column in ("level", "check", "status", "expected / observed"):
-            table.add_column(column, overflow="fold", no_wrap=column == "status")
         mine = sorted((c for c in checks if c.table_name == name), key=lambda c: (LEVELS.index(c.level), c.check_name))
-        for c in mine:
-            detail = "" if c.status == "pass" else f"{c.expected[:200]} / {c.observed[:200] or c.details[:200]}"
-            table.add_row(c.level, c.check_name.removeprefix("assert_"), f"[{style[c.status]}]{c.status}[/]", detail)
-        Console().print(table)
+        rows = [[c.level, c.check_name.removeprefix("assert_"), c.status,
+                 "" if c.status == "pass" else f"{c.expected[:200]} / {c.observed[:200] or c.details[:200]}"]
+                for c in mine]
+        styles = [["", "", STATUS_STYLES[c.status], ""] for c in mine]
+        print_table(Console(), f"validation of {name}", ["level", "check", "status", "expected / observed"],
+                    rows, styles)
+
+
+@main.command()
+@click.argument("table", callback=lambda _ctx, _param, name: _as_stored(name))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the document to FILE (default: print it).")
+@catalog_command
+def report(table, fmt, output, catalog_path, target, as_json, debug):
+    """A review document for TABLE before cut-over: its source, runs and batches, every check of
+    its latest validation, drift, and a chart of its live files by version (HTML: self-contained)."""
+
+    def body(reporter) -> int:
+        catalog = _catalog(target, catalog_path)
+        require_table(catalog, table, built=False)
+        document = render_report(gather_report(catalog, table), fmt)
+        if output is not None:
+            try:
+                output.write_text(document, encoding="utf-8")
+            except OSError as exc:
+                raise Delta2SqlError(f"cannot write the report to {output}: {exc}") from exc
+            reporter.event("report_written", table=table, format=fmt, path=str(output),
+                           message=f"{table}: {fmt} report written to {output}")
+        elif as_json:  # stdout carries JSON lines only: the document travels inside the event
+            reporter.event("report_written", table=table, format=fmt, path=None, document=document)
+        else:
+            click.echo(document, nl=False)
+        return 0
+
+    _run(as_json, debug, body)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ def _state(con: CatalogConnection, table_name: str) -> tuple:
 
 def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> CutoverResult:
     with catalog.connect() as con:
-        status, latest, built, _, _ = _state(con, table_name)
+        status, latest, built, _, uri = _state(con, table_name)
         unfinished = open_run(con, table_name)
     if unfinished is not None:
         raise Delta2SqlError(f"{table_name}: a migration run is unfinished; finish it with `delta2sql migrate` first")
@@ -61,8 +62,12 @@ def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
     drift = detect_drift(catalog, table_name)
     if drift.findings:
         found = "; ".join(f"{f['kind']}: {f['detail']}" for f in drift.findings)
-        raise Delta2SqlError(f"{table_name}: refusing to finalize, the log drifted from the catalog ({found}); "
-                             "catch up with `delta2sql migrate` (or investigate) and finalize again")
+        migrate = f"delta2sql migrate {shlex.quote(uri)} --name {shlex.quote(table_name)}"
+        if {f["kind"] for f in drift.findings} == {"behind"}:
+            step = f"catch up with `{migrate}`, then finalize again"
+        else:  # landed files changed: a catch-up refuses them, only a re-land takes the log as it is now
+            step = f"find out why, then re-land with `{migrate} --full-refresh` and finalize again"
+        raise Delta2SqlError(f"{table_name}: refusing to finalize, the log drifted from the catalog ({found}); {step}")
     failed = [c for c in validate_tables(catalog, reporter, [table_name]) if c.failed]
     if failed:
         raise ValidationFailed(f"{table_name}: refusing to finalize, validation failed: "

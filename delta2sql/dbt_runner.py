@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -57,7 +58,7 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
         "--log-level", "none",
     ]
     if dbt_vars:
-        args += ["--vars", json.dumps(dbt_vars)]
+        args += ["--vars", _vars_text(dbt_vars)]
 
     def on_event(event) -> None:
         if event.info.name == "NodeFinished":
@@ -72,6 +73,15 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
     run_results = json.loads(results_file.read_text())["results"]
     _keep_parse(target_path, catalog.target)
     return DbtResult(success=bool(result.success), run_results=run_results, target_path=target_path)
+
+
+def _vars_text(dbt_vars: dict) -> str:
+    """`dbt_vars` as the YAML dbt's `--vars` reads (libyaml): JSON, with every character outside
+    printable ASCII written as a YAML escape. json.dumps would write an emoji as a UTF-16
+    surrogate pair, which libyaml refuses; raw, a C1 control or U+FFFF is refused too."""
+    text = json.dumps(dbt_vars, ensure_ascii=False)
+    return "".join(c if " " <= c <= "~" else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+                   for c in text)
 
 
 def _parse_cache(target: str) -> Path:
@@ -99,3 +109,12 @@ def _keep_parse(target_path: Path, target: str) -> None:
 def failed_nodes(result: DbtResult) -> list[dict]:
     """Nodes that did not succeed: errors, failed tests and whatever was skipped because of them."""
     return [r for r in result.run_results if r["status"] not in ("success", "pass", "warn")]
+
+
+def plain_dbt_command(catalog: Catalog) -> str:
+    """The shell command that runs plain dbt on `catalog` from any directory: the same models
+    and tests, the same profile, with the variables the CLI sets for its own dbt runs."""
+    variables = " ".join(f"{name}={shlex.quote(value)}" for name, value in catalog.env().items())
+    return (f"{variables} dbt build --project-dir {shlex.quote(str(project_dir()))} "
+            f"--profiles-dir {shlex.quote(str(profiles_dir()))}")
+

@@ -22,10 +22,11 @@ from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.dbt_runner import failed_nodes, run_dbt
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
+from delta2sql.names import table_name
 from delta2sql.progress import Reporter
 from delta2sql.reference import create_reference_tables, load_checksum_reference
 from delta2sql.runs import RunOptions, land_table
-from delta2sql.test_failures import ALL_TABLES, findings_by_table
+from delta2sql.test_failures import ALL_TABLES, findings_by_table, is_data_test
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class TableSpec:
     version: int | None = None
     full_history: bool = False
     catalog_version: int | None = None
+
+    def __post_init__(self) -> None:  # every way in (CLI, manifest, writer) meets the name policy here
+        object.__setattr__(self, "name", table_name(self.name))
 
 
 @dataclass
@@ -64,7 +68,7 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
             result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)
     except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
         error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
-        reporter.event("table_failed", table=spec.name, message=f"[red]{spec.name}: {error}[/red]", error=error)
+        reporter.event("table_failed", table=spec.name, error=error)  # people read it once, in migration_finished
         return MigrationOutcome(spec.name, "failed", error=error, seconds=time.perf_counter() - started)
     return MigrationOutcome(
         spec.name, "landed", mode=result.mode,
@@ -122,19 +126,18 @@ def migrate_tables(
     started = time.perf_counter()
     # the structure tests and the log's own checksums; the delta-rs and byte checks are `validate`'s,
     # and whether a table has been validated is plain dbt's question (ADR 0004)
-    build = run_dbt(["build", "--exclude", "tag:delta_rs", "tag:bytes", "tag:validation_state", "--store-failures"],
-                    catalog, reporter)
+    build = run_dbt(["build", "--exclude", "tag:delta_rs", "tag:bytes", "tag:validation_state"], catalog, reporter)
     build_seconds = time.perf_counter() - started
     broken = failed_nodes(build)
-    # a failed test whose stored failures name tables blames those tables; anything else
+    # a failed data test blames the tables its failing rows name; anything else
     # (model errors, skipped nodes, failed unit tests) blames every table of this build
-    errors = [n for n in broken if n["status"] != "fail" or not n.get("relation_name")]
+    errors = [n for n in broken if n["status"] != "fail" or not is_data_test(n)]
     skipped = [n for n in errors if n["status"] == "skipped"]  # downstream of a failure: counted, not detailed
     skipped_models = list(dict.fromkeys(n["unique_id"].split(".")[2] for n in skipped))  # a model's unit tests share its name
     skipped_names = ", ".join(skipped_models[:3]) + (", ..." if len(skipped_models) > 3 else "")
     with catalog.connect() as con:
-        failing = findings_by_table(con, [n for n in broken if n["status"] == "fail" and n.get("relation_name")])
-        warned = findings_by_table(con, [n for n in build.run_results if n["status"] == "warn"])
+        failing = findings_by_table(con, [n for n in broken if n["status"] == "fail" and is_data_test(n)])
+        warned = findings_by_table(con, [n for n in build.run_results if n["status"] == "warn" and is_data_test(n)])
         for outcome in landed:
             outcome.seconds += build_seconds
             for warning in warned.get(outcome.name, []) + warned.get(ALL_TABLES, []):  # recorded, not stopping

@@ -2,7 +2,9 @@
 
 Nothing is written: the checkpoint's row count comes from its Parquet footers, the JSON action
 count is extrapolated from a sample of commit files, and the duration from landing that sample
-into an in-memory DuckDB (the same code path as a migration).
+into an in-memory DuckDB (the same code path as a migration). For a table already in the catalog,
+the plan is what `migrate` would actually do: nothing (up to date), a catch-up of the versions
+after the catalog's, or the rest of an interrupted run.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import duckdb
 import pyarrow.parquet as pq
 
 from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
+from delta2sql.catalog import Catalog
+from delta2sql.catalog_state import catalog_exists
 from delta2sql.extract import land_batch, load_sql
 from delta2sql.log_listing import plan_segment, sidecar_files
+from delta2sql.names import table_name as checked_table_name
+from delta2sql.runs import CATCH_UP_STATUSES, open_run
 
 # dbt's share of a migration (start-up, parse, build) measured here: see README "Performance".
 DBT_SECONDS = 6.0
@@ -39,19 +45,58 @@ class MigrationPlan:
     sample_seconds: float
     estimated_seconds: float
     warnings: list[str] = field(default_factory=list)
+    mode: str = "full"  # full | catch_up | up_to_date | resume | finalized (what `migrate` would do)
+    committed_batches: int = 0  # resume: batches the interrupted run already committed
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+def plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None = None, full_history: bool = False,
+                    batch_size: int = DEFAULT_BATCH_SIZE, checkpoint_batch_rows: int | None = None,
+                    catalog_version: int | None = None, full_refresh: bool = False) -> MigrationPlan:
+    """The plan of what `migrate` would do to `table_name` in `catalog`, as `land_table` decides it."""
+    table_name = checked_table_name(table_name)  # refused, or found, as `migrate` would (delta2sql/names.py)
+    state, run, committed = None, None, 0
+    if catalog_exists(catalog):
+        with catalog.connect() as con:
+            if con.relation_exists("delta_log_tables"):
+                state = con.execute("select status, latest_version from delta_log_tables where table_name = ?",
+                                    [table_name]).fetchone()
+                run = None if full_refresh else open_run(con, table_name)
+                if run is not None:
+                    committed = con.execute("select count(*) from migration_batches where run_id = ?",
+                                            [run.run_id]).fetchone()[0]
+    options = dict(version=version, batch_size=batch_size, checkpoint_batch_rows=checkpoint_batch_rows,
+                   catalog_version=catalog_version)
+    if state is None or full_refresh:
+        return make_plan(path, full_history=full_history, **options)
+    status, published = state
+    if status in ("finalized", "rolling_back"):  # writers commit to the catalog: `migrate` reads no log
+        return MigrationPlan(str(path), published, published, None, "finalized: the log is not read", 0, 0, 0, 0, 0, 0,
+                             0, 0, 0.0, DBT_SECONDS, mode="finalized")
+    if run is not None:
+        after = run.from_version - 1 if run.mode == "catch_up" else None
+        resumed = make_plan(path, full_history=full_history, after_version=after, mode="resume", **options)
+        resumed.committed_batches = committed
+        return resumed
+    if status in CATCH_UP_STATUSES:
+        plan = make_plan(path, after_version=published, mode="catch_up", **options)
+        plan.mode = "catch_up" if plan.latest_version > published else "up_to_date"
+        return plan
+    return make_plan(path, full_history=full_history, **options)
+
+
 def make_plan(path, version: int | None = None, full_history: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
               checkpoint_batch_rows: int | None = None, sample_size: int = 50,
-              catalog_version: int | None = None) -> MigrationPlan:
-    segment = plan_segment(path, version, full_history, catalog_version=catalog_version)
+              catalog_version: int | None = None, after_version: int | None = None, mode: str = "full") -> MigrationPlan:
+    segment = plan_segment(path, version, full_history, after_version=after_version, catalog_version=catalog_version)
     checkpoint = segment.checkpoint
     checkpoint_files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)] if checkpoint else []
     checkpoint_actions = sum(pq.read_metadata(f.path).num_rows for f in checkpoint_files if f.name.endswith(".parquet"))
-    if full_history:
+    if after_version is not None:
+        reason = f"the catalog holds the table up to version {after_version}: only the commits after it"
+    elif full_history:
         reason = "--full-history: every JSON commit from version 0"
     elif checkpoint is None:
         reason = "no usable checkpoint at or below the version: every JSON commit from version 0"
@@ -71,15 +116,17 @@ def make_plan(path, version: int | None = None, full_history: bool = False, batc
     bytes_per_second = sample_bytes / sample_seconds if sample_seconds else float("inf")
     estimate = (commit_bytes + checkpoint_bytes) / bytes_per_second + DBT_SECONDS
     return MigrationPlan(
-        table_root=str(segment.table_root), replay_start_version=segment.replay_start_version,
+        table_root=str(segment.table_root),
+        replay_start_version=segment.replay_start_version if segment.checkpoint or commits else segment.latest_version,
         latest_version=segment.latest_version,
         checkpoint=f"{checkpoint.kind} at version {checkpoint.version}" if checkpoint else None,
         checkpoint_reason=reason, checkpoint_files=len(checkpoint_files), checkpoint_bytes=checkpoint_bytes,
         checkpoint_actions=checkpoint_actions, commit_files=len(commits), commit_bytes=commit_bytes,
         commit_actions_estimate=commit_actions,
-        batches=len(plan_batches(segment, batch_size, checkpoint_batch_rows or DEFAULT_CHECKPOINT_BATCH_ROWS)),
+        batches=len(plan_batches(segment, batch_size, checkpoint_batch_rows or DEFAULT_CHECKPOINT_BATCH_ROWS,
+                                 after_version)),
         sample_files=len(sample), sample_seconds=round(sample_seconds, 3), estimated_seconds=round(estimate, 1),
-        warnings=segment.warnings,
+        warnings=segment.warnings, mode=mode,
     )
 
 

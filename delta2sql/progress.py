@@ -2,6 +2,11 @@
 
 Long operations report through one `Reporter` so the CLI's `--json` switch changes the output
 format everywhere at once, and library callers (tests) can pass a silent one.
+
+Events carry plain text: a `message` for people and fields for programs (every event type and
+field is documented in docs/json-events.md). The console reporter alone decides colours, and
+where each event goes: results on stdout, progress, warnings and errors on stderr, so that
+`delta2sql status > file` keeps the answer and drops the bars.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
+
+# events whose message is the command's answer (stdout); anything else is commentary (stderr)
+RESULT_EVENTS = {"migration_finished", "plan", "drift", "drift_finished", "validation_finished", "finalized",
+                 "rolled_back", "written_back", "report_written"}
+STATUS_STYLES = {"migrated": "green", "failed": "red", "pass": "green", "warn": "yellow", "skip": "cyan",
+                 "fail": "red", "error": "magenta"}
 
 
 class Reporter:
@@ -36,24 +48,33 @@ class Reporter:
 
 
 class ConsoleReporter(Reporter):
-    """Rich progress bars (bytes read, ETA) and warnings on stderr."""
+    """Rich progress bars (bytes read, ETA), warnings and errors on stderr; results on stdout."""
 
     def __init__(self) -> None:
         self.console = Console(stderr=True)
+        self.out = Console()
 
     def event(self, kind: str, **fields) -> None:
+        message = fields.get("message")
+        if message is None:
+            return
+        # soft_wrap: long lines are the terminal's to wrap, never cut by inserted newlines
         if kind == "warning":
-            self.console.print(f"[yellow]warning:[/yellow] {fields['message']}")
-        elif "message" in fields:
-            self.console.print(fields["message"])
+            self.console.print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+        elif kind == "error":
+            self.console.print(Text.assemble(("error: ", "red"), message), soft_wrap=True)
+        elif kind in RESULT_EVENTS:
+            self.out.print(Text(message, style=STATUS_STYLES.get(fields.get("status"), "")), soft_wrap=True)
+        else:
+            self.console.print(Text(message), soft_wrap=True)
 
     @contextmanager
     def task(self, description: str, total_bytes: int):
         columns = (
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),  # table names are not markup
             BarColumn(),
             DownloadColumn(),
-            TextColumn("{task.fields[counters]}"),
+            TextColumn("{task.fields[counters]}", markup=False),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         )

@@ -1,4 +1,5 @@
-"""Write a small, deterministic sample Delta table with delta-rs (the README's demo input).
+"""`delta2sql sample PATH`: a small, deterministic Delta table written by delta-rs, to try the
+tool on before pointing it at real tables (the README's session uses it).
 
 30 versions of an `events` table partitioned by day: appends, a delete that rewrites files, a
 compaction and a checkpoint at version 20, so a migration exercises the checkpoint-first replay
@@ -7,7 +8,6 @@ and the catalog has history worth querying.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,7 +23,8 @@ def batch(version: int) -> pa.Table:
     })
 
 
-def main(target: Path) -> None:
+def write_sample_table(target: Path) -> str:
+    """Write the table at `target` (which must not exist yet); returns a one-line description."""
     uri = str(target)
     write_deltalake(uri, batch(0), partition_by=["day"])
     for version in range(1, 30):
@@ -36,8 +37,4 @@ def main(target: Path) -> None:
         if version == 20:
             DeltaTable(uri).create_checkpoint()
     table = DeltaTable(uri)
-    print(f"sample table {target}: version {table.version()}, {len(table.file_uris())} live files")
-
-
-if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "sample/events"))
+    return f"sample table {target}: version {table.version()}, {len(table.file_uris())} live files"

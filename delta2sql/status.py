@@ -29,6 +29,9 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
                 raise Delta2SqlError(f"not in this catalog: {', '.join(sorted(missing))}")
             rows = [r for r in rows if r["table_name"] in names]
         for row in rows:
+            if row["status"] in ("landing", "landed"):  # nothing migrated yet to drift from
+                row["versions_behind"], row["drift"] = None, "n/a: not migrated"
+                continue
             compared = row["finalized_version"] if row["finalized_version"] is not None else row["latest_version"]
             landed = con.execute("select log_file, size_bytes from delta_log_files where table_name = ? "
                                  "and file_kind <> 'catalog_commit' and version <= ?",

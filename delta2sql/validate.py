@@ -27,7 +27,7 @@ from delta2sql.reference import (
     load_snapshot_reference,
     sample_versions,
 )
-from delta2sql.test_failures import ALL_TABLES, failure_rows
+from delta2sql.test_failures import ALL_TABLES, findings
 
 LEVELS = ("structure", "snapshot", "bytes")
 
@@ -97,15 +97,19 @@ def load_references(catalog: Catalog, tables: list[tuple], levels: tuple[str, ..
         create_reference_tables(con)
         for table_name, uri, start, latest in tables:
             log_dir = Path(uri) / "_delta_log"
-            with reporter.task(f"reference data for {table_name}", 0):
-                if "snapshot" in levels:
-                    versions = [] if table_name in no_reference_reader else sample_versions(start, latest, num_versions)
-                    for error in load_snapshot_reference(con, table_name, uri, versions):
-                        reporter.event("warning", table=table_name, message=f"{table_name}: {error}")
-                    load_checksum_reference(con, table_name, log_dir, start, latest)
-                if "bytes" in levels:
-                    load_log_file_reference(con, table_name, log_dir)
-                    load_checkpoint_reference(con, table_name, log_dir)
+            if "snapshot" in levels:
+                versions = [] if table_name in no_reference_reader else sample_versions(start, latest, num_versions)
+                reporter.event("references_loading", table=table_name, level="snapshot", versions=versions,
+                               message=f"{table_name}: reading snapshots with delta-rs at versions "
+                                       f"{', '.join(map(str, versions)) or '(none)'}")
+                for error in load_snapshot_reference(con, table_name, uri, versions):
+                    reporter.event("warning", table=table_name, message=f"{table_name}: {error}")
+                load_checksum_reference(con, table_name, log_dir, start, latest)
+            if "bytes" in levels:
+                reporter.event("references_loading", table=table_name, level="bytes",
+                               message=f"{table_name}: re-reading the log files from disk")
+                load_log_file_reference(con, table_name, log_dir)
+                load_checkpoint_reference(con, table_name, log_dir)
     finally:
         con.close()
 
@@ -122,19 +126,19 @@ def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str
             check = node["unique_id"].split(".")[2]
             tags = manifest[node["unique_id"]]["tags"]
             level = next((t for t in tags if t in LEVELS), "structure")
-            rows = failure_rows(con, node) if node["status"] in ("fail", "warn") else []
+            found = findings(con, node) if node["status"] in ("fail", "warn") else []
             for table_name in table_names:
-                mine = [r for r in rows if r.get("table_name", ALL_TABLES) in (table_name, ALL_TABLES)]
+                mine = [f for f in found if f.table_name in (table_name, ALL_TABLES)]
                 if "delta_rs" in tags and table_name in no_reference_reader:
                     results.append(CheckResult(table_name, check, level, "skip", "a snapshot read by delta-rs",
                                                no_reference_reader[table_name], ""))
                 elif node["status"] == "error":
                     results.append(CheckResult(table_name, check, level, "error", "", "", str(node.get("message"))[:2000]))
                 elif mine:
-                    first = mine[0]
+                    first = mine[0].first
                     results.append(CheckResult(
                         table_name, check, level, node["status"], str(first.get("expected")), str(first.get("observed")),
-                        f"{len(mine)} differing rows; first: " + json.dumps(first, default=str)[:2000],
+                        f"{sum(f.rows for f in mine)} differing rows; first: " + json.dumps(first, default=str)[:2000],
                     ))
                 else:
                     results.append(CheckResult(table_name, check, level, "pass", "no differences", "no differences", ""))
@@ -166,7 +170,7 @@ def validate_tables(
 
     dbt_vars = {"table_name": tables[0][0]} if len(tables) == 1 else None
     selector = [f"tag:{level}" for level in levels]
-    result = run_dbt(["test", "--select", *selector, "--store-failures"], catalog, reporter, dbt_vars)
+    result = run_dbt(["test", "--select", *selector], catalog, reporter, dbt_vars)
     checks = _results_from_dbt(catalog, result, [t[0] for t in tables], no_reference_reader)
 
     con = catalog.connect()

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 rm -rf sample && mkdir -p sample
-.venv/bin/python scripts/make_sample_table.py sample/events
+.venv/bin/delta2sql sample sample/events
 .venv/bin/delta2sql migrate sample/events --name events --catalog sample/lake.duckdb
 .venv/bin/delta2sql validate events --catalog sample/lake.duckdb
 .venv/bin/python - <<'PY'

@@ -48,7 +48,7 @@ def test_validate_unknown_table_is_a_clear_error(tmp_path):
     catalog = tmp_path / "lake.duckdb"
     assert CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"]).exit_code == 0
     result = CliRunner().invoke(main, ["validate", "nope", "--catalog", str(catalog), "--json"])
-    assert result.exit_code == 1 and "not migrated in this catalog: nope" in result.output
+    assert result.exit_code == 1 and "no table 'nope' in catalog" in result.output
 
 
 def test_odd_names_and_paths_round_trip(tmp_path):
@@ -58,6 +58,7 @@ def test_odd_names_and_paths_round_trip(tmp_path):
     HANDWRITTEN_FIXTURES["url_encoded_paths"](odd_dir)
     name = "événements 'prod' %20"
     catalog = tmp_path / "cata'log dir" / "catalog é 1.duckdb"
+    catalog.parent.mkdir()  # migrate creates the catalog, not its folders
     result = CliRunner().invoke(main, ["migrate", str(odd_dir), "--name", name, "--catalog", str(catalog), "--json"])
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["validate", name, "--catalog", str(catalog), "--json"])

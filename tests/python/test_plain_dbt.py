@@ -72,3 +72,6 @@ def test_plain_dbt_build_after_migrate_and_after_validate(engine, tmp_path):
         run = subprocess.run([str(DBT), "build", "--target", "duckdb", "--select", "assert_log_files_unchanged"],
                              cwd=project_dir(), env=env, capture_output=True, text=True)
         assert run.returncode == 1 and "FAIL 1 assert_log_files_unchanged" in run.stdout, run.stdout
+        docs = subprocess.run([str(DBT), "docs", "generate", "--target", "duckdb"], cwd=project_dir(), env=env,
+                              capture_output=True, text=True)
+        assert docs.returncode == 0 and "WARNING" not in docs.stdout, docs.stdout
