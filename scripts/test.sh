@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python -m pytest -q tests/python "$@"
+# Two workers (the machine's cores), one test module per worker at a time (conftest.py groups them).
+exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup tests/python "$@"

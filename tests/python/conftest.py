@@ -25,6 +25,18 @@ ENGINES = ("duckdb", "postgres", "sqlite")
 RUN_ID = uuid.uuid4().hex[:8]  # keeps concurrent test runs apart on the shared PostgreSQL
 
 
+# Modules that share the session's fleets (run_fleet): one xdist worker builds them once for all.
+FLEET_MODULES = {"test_corpus", "test_cross_engine", "test_fixture_tables", "test_transpile"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """With `-n 2 --dist loadgroup` (scripts/test.sh) a whole module runs on one worker, so each
+    module-scoped fixture is built once; the modules sharing the fleets run on the same worker."""
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("fleets" if module in FLEET_MODULES else module))
+
+
 class RecordingReporter(Reporter):
     """Keeps events so tests can assert on warnings and failures."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,12 +38,16 @@ def installed(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("install")
     source = work / "source"
     shutil.copytree(REPO, source, ignore=IGNORED)  # so no build output lands in the checkout
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", work / "wheels", source], cwd=work)
+    build = run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", work / "wheels", source], cwd=work)
+    assert "Successfully built delta2sql" in build.stdout
+    # setuptools' own warnings (e.g. "Package 'delta2sql.sql' is absent from the packages configuration")
+    warnings = re.findall(r"^.*(?:SetuptoolsDeprecationWarning|absent from the `?packages).*$",
+                          build.stdout + build.stderr, re.M)
+    assert warnings == []
     wheel = next((work / "wheels").glob("delta2sql-*.whl"))
     venv = work / "venv"
     run([sys.executable, "-m", "venv", venv], cwd=work)
-    build = run([venv / "bin" / "pip", "install", "--quiet", wheel], cwd=work)
-    assert "absent from the packages" not in build.stderr
+    run([venv / "bin" / "pip", "install", "--quiet", wheel], cwd=work)
     return venv / "bin"
 
 

@@ -75,3 +75,21 @@ def test_plain_dbt_build_after_migrate_and_after_validate(engine, tmp_path):
         docs = subprocess.run([str(DBT), "docs", "generate", "--target", "duckdb"], cwd=project_dir(), env=env,
                               capture_output=True, text=True)
         assert docs.returncode == 0 and "WARNING" not in docs.stdout, docs.stdout
+
+
+def test_plain_dbt_never_builds_into_a_catalog_that_is_not_there(tmp_path):
+    """Unset, DELTA2SQL_CATALOG is an error before anything is opened; pointing at a database
+    without a catalog stops the run before any model, saying which file it looked at."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DELTA2SQL_")}
+    env.update(DBT_PROFILES_DIR=str(profiles_dir()), DBT_TARGET_PATH=str(tmp_path / "target"),
+               DBT_LOG_PATH=str(tmp_path / "logs"))
+    unset = subprocess.run([str(DBT), "build"], cwd=project_dir(), env=env, capture_output=True, text=True)
+    assert unset.returncode != 0 and "DELTA2SQL_CATALOG" in unset.stdout, unset.stdout
+    assert not (project_dir() / "delta2sql.duckdb").exists()
+
+    elsewhere = tmp_path / "not_a_catalog.duckdb"
+    wrong = subprocess.run([str(DBT), "build"], cwd=project_dir(), env={**env, "DELTA2SQL_CATALOG": str(elsewhere)},
+                           capture_output=True, text=True)
+    assert wrong.returncode != 0 and f"no delta2sql catalog in {elsewhere}" in wrong.stdout, wrong.stdout
+    assert "Database Error" not in wrong.stdout and "PASS=" not in wrong.stdout
+
