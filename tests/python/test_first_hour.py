@@ -13,9 +13,10 @@ import sqlite3
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, RUN_ID, postgres_settings, require_postgres
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import BAD_INPUT_FIXTURES
 from rich.console import Console
@@ -81,6 +82,8 @@ EXPECTED = {
     ("report", "empty"): (1, "holds no table yet"),
     ("report", "other_engine"): (1, "is a SQLite database"),
     ("report", "failed_first_run"): (0, "landing"),
+    ("migrate", "other_engine"): (1, "is a SQLite database"),
+    ("migrate", "failed_first_run"): (1, "00000000000000000002.json: line 2 is not valid JSON"),  # resumed, same cut
     ("plan", "missing"): (0, "full migration"),
     ("plan", "empty"): (0, "full migration"),
     ("plan", "other_engine"): (1, "is a SQLite database"),
@@ -93,7 +96,8 @@ def test_every_command_on_every_catalog_state(command, state, catalogs, tables, 
     catalog = catalogs[state]
     existed = catalog.exists()
     planned = tables["broken" if state == "failed_first_run" else "orders"]
-    args = [planned, "--name", "broken"] if command == "plan" else ([] if command == "status" else ["broken"])
+    args = ([planned, "--name", "broken"] if command in ("plan", "migrate")
+            else [] if command == "status" else ["broken"])
 
     def run(*options):
         used = catalog
@@ -106,11 +110,28 @@ def test_every_command_on_every_catalog_state(command, state, catalogs, tables, 
     code, text = EXPECTED[command, state]
     assert (human.exit_code, machine.exit_code) == (code, code), human.output
     assert text in human.output
-    if code == 1:
+    finished = [e for e in json_events(machine) if e["event"] == "migration_finished"]
+    if code == 1 and finished:  # a table that failed is migrate's result: on stdout, once
+        assert finished[0]["status"] == "failed" and text in finished[0]["error"]
+        assert human.stdout.count(text) == 1 and text not in human.stderr
+    elif code == 1:
         [error] = [e for e in json_events(machine) if e["event"] == "error"]
         assert text in error["error"] and error["unexpected"] is False
         assert text in human.stderr and text not in human.stdout  # errors go to stderr
     assert catalog.exists() == existed  # nothing but migrate creates a catalog
+
+
+def test_a_postgres_schema_without_a_catalog_is_not_created(tmp_path):
+    require_postgres()
+    schema = f"d2s_{RUN_ID}_nothing_here"
+    env = {"DELTA2SQL_PG_SCHEMA": schema}
+    for command in (["status"], ["validate", "orders"], ["drift", "orders"], ["report", "orders"]):
+        result = cli(*command, "--target", "postgres", env=env)
+        assert result.exit_code == 1 and f"no catalog in" in result.stderr and schema in result.stderr, result.output
+    s = postgres_settings()
+    with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"],
+                         password=s.get("password") or None) as con:
+        assert con.execute("select count(*) from pg_namespace where nspname = %s", [schema]).fetchone() == (0,)
 
 
 def test_status_of_a_failed_first_run_says_what_happened(catalogs):
@@ -197,6 +218,8 @@ def test_results_on_stdout_progress_on_stderr(tables, tmp_path):
     assert "migrated" not in result.stderr.split("next:")[0].replace("landing orders", "")
     status = cli("status", "--catalog", catalog)
     assert "orders" in status.stdout and status.stderr == ""
+    validate = cli("validate", "orders", "--catalog", catalog)
+    assert "passed, 0 failed" in validate.stdout and "0/0" not in validate.stderr  # no empty progress bar
 
 
 def test_plain_dbt_command_printed_by_migrate_is_complete(tables, tmp_path):
