@@ -30,9 +30,14 @@ FLEET_MODULES = {"test_corpus", "test_cross_engine", "test_fixture_tables", "tes
 
 
 def pytest_collection_modifyitems(config, items):
-    """With `-n 2 --dist loadgroup` (scripts/test.sh) a whole module runs on one worker, so each
-    module-scoped fixture is built once; the modules sharing the fleets run on the same worker."""
+    """Each test parametrized by engine gets that engine's marker, so `-m postgres` runs one
+    engine's tests alone. With `-n 2 --dist loadgroup` (scripts/test.sh) a whole module runs on
+    one worker, so each module-scoped fixture is built once; the modules sharing the fleets run
+    on the same worker."""
     for item in items:
+        params = item.callspec.params.values() if hasattr(item, "callspec") else ()
+        for engine in {value for value in params if isinstance(value, str) and value in ENGINES}:
+            item.add_marker(getattr(pytest.mark, engine))
         module = item.module.__name__
         item.add_marker(pytest.mark.xdist_group("fleets" if module in FLEET_MODULES else module))
 
