@@ -19,10 +19,16 @@ FILE_SUFFIXES = {"duckdb": {".duckdb", ".ddb"}, "sqlite": {".sqlite", ".sqlite3"
 
 
 def file_engine(path: Path) -> str | None:
-    """The engine that wrote a database file, from its header; None when it is neither."""
-    with open(path, "rb") as f:
-        header = f.read(16)
-    if header.startswith(b"SQLite format 3\x00") or header == b"":  # SQLite takes an empty file as a new database
+    """The engine that wrote a database file, from its header: `duckdb`, `sqlite`, `empty` (no
+    byte yet, which SQLite takes as a new database and DuckDB refuses), or None when neither."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(16)
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc.strerror}") from exc
+    if header == b"":
+        return "empty"
+    if header.startswith(b"SQLite format 3\x00"):
         return "sqlite"
     if header[8:12] == b"DUCK":
         return "duckdb"
@@ -41,6 +47,10 @@ def check_catalog(catalog: Catalog, creating: bool = False) -> None:
         raise CatalogError(f"catalog {path} is a folder; give the {engine} database file inside it")
     if path.exists():
         found = file_engine(path)
+        if found == "empty" and catalog.target == "sqlite":  # SQLite's new database: fine
+            return
+        if found == "empty":
+            raise CatalogError(f"{path} is an empty file, not a {engine} database: remove it, or give another --catalog")
         if found is None:
             raise CatalogError(f"{path} is not a {engine} database (nor one of another engine delta2sql knows)")
         if found != catalog.target:

@@ -154,6 +154,17 @@ def test_contradictory_options_are_refused(tables, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_files_that_are_no_catalog_are_named_as_such(tmp_path):
+    empty, text = tmp_path / "empty.duckdb", tmp_path / "notes.duckdb"
+    empty.touch()
+    text.write_text("not a database at all\n")
+    result = cli("status", "--catalog", empty)
+    assert result.exit_code == 1 and "is an empty file, not a DuckDB database" in result.stderr
+    result = cli("status", "--catalog", text)
+    assert result.exit_code == 1 and "is not a DuckDB database" in result.stderr
+    assert empty.read_bytes() == b"" and text.read_text() == "not a database at all\n"
+
+
 def test_a_failed_first_migrate_leaves_no_empty_catalog(tables, tmp_path):
     catalog = tmp_path / "lake.duckdb"
     result = cli("migrate", tables["broken"], "--catalog", catalog)  # one batch: nothing committed
