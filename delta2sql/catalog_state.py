@@ -16,6 +16,7 @@ from delta2sql.errors import CatalogError
 
 ENGINE_NAMES = {"duckdb": "DuckDB", "sqlite": "SQLite", "postgres": "PostgreSQL"}
 FILE_SUFFIXES = {"duckdb": {".duckdb", ".ddb"}, "sqlite": {".sqlite", ".sqlite3", ".db"}}
+UNBUILT_STATUSES = ("landing", "landed")  # the catalog tables were never built for these: nothing to check yet
 
 
 def file_engine(path: Path) -> str | None:
@@ -85,18 +86,26 @@ def table_states(con: CatalogConnection) -> dict[str, tuple[str, str]]:
 
 def require_table(catalog: Catalog, table_name: str, built: bool = True) -> str:
     """The table's status; raise with the next step when it is unknown or (if `built`) never built."""
+    return require_tables(catalog, [table_name], built)[table_name]
+
+
+def require_tables(catalog: Catalog, names: list[str], built: bool = True) -> dict[str, str]:
+    """name -> status of each named table or, with no names, of every table (at least one of them
+    built, if `built`); raise with the next step when one is unknown or (if `built`) never built."""
     with catalog.connect() as con:
         states = table_states(con)
         if not states:
             raise CatalogError(f"catalog {catalog.description} holds no table yet: "
                                "run `delta2sql migrate TABLE_PATH` first")
-        if table_name not in states:
-            known = ", ".join(sorted(states)[:10]) + (", ..." if len(states) > 10 else "")
-            raise CatalogError(f"no table {table_name!r} in catalog {catalog.description} (it holds: {known})")
-        status, uri = states[table_name]
-        if built and status in ("landing", "landed"):
-            raise CatalogError(unfinished_migration(con, table_name, status, uri))
-    return status
+        for table_name in names:
+            if table_name not in states:
+                known = ", ".join(sorted(states)[:10]) + (", ..." if len(states) > 10 else "")
+                raise CatalogError(f"no table {table_name!r} in catalog {catalog.description} (it holds: {known})")
+        chosen = {name: states[name] for name in names} if names else states
+        unbuilt = [name for name, (status, _) in sorted(chosen.items()) if status in UNBUILT_STATUSES]
+        if built and unbuilt and (names or len(unbuilt) == len(chosen)):
+            raise CatalogError(unfinished_migration(con, unbuilt[0], *chosen[unbuilt[0]]))
+    return {name: status for name, (status, _) in chosen.items()}
 
 
 def unfinished_migration(con: CatalogConnection, table_name: str, status: str, uri: str) -> str:

@@ -29,7 +29,7 @@ from delta2sql.catalog_state import (
     check_catalog,
     discard_if_empty,
     require_table,
-    table_states,
+    require_tables,
 )
 from delta2sql.console_tables import print_table, timestamp
 from delta2sql.cutover import finalize_table, rollback_table
@@ -299,8 +299,8 @@ def status(tables, catalog_path, target, as_json, debug):
 
     def body(reporter) -> int:
         catalog = _catalog(target, catalog_path)
-        for name in tables:
-            require_table(catalog, name, built=False)
+        if tables:
+            require_tables(catalog, list(tables), built=False)
         rows = table_status(catalog, list(tables) or None)
         if isinstance(reporter, JsonReporter):
             for row in rows:
@@ -421,8 +421,7 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
         if unknown:
             raise click.BadParameter(f"unknown level(s) {', '.join(sorted(unknown))}; choose from {', '.join(LEVELS)}")
         catalog = _catalog(target, catalog_path)
-        for name in tables or [_any_migrated_table(catalog)]:
-            require_table(catalog, name)
+        require_tables(catalog, list(tables))
         checks = validate_tables(catalog, reporter, list(tables) or None, chosen, num_versions)
         failed = [c for c in checks if c.failed]
         warned = sum(c.status == "warn" for c in checks)
@@ -439,14 +438,6 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
         return 1 if failed else 0
 
     _run(as_json, debug, body)
-
-
-def _any_migrated_table(catalog: Catalog) -> str:
-    """A table `validate` with no names can check, else the one whose state says why none can."""
-    with catalog.connect() as con:
-        states = table_states(con)
-    built = [name for name, (status, _) in states.items() if status not in ("landing", "landed")]
-    return (built or sorted(states) or [""])[0]
 
 
 def _print_checks(checks) -> None:
@@ -472,9 +463,7 @@ def report(table, fmt, output, catalog_path, target, as_json, debug):
     its latest validation, drift, and a chart of its live files by version (HTML: self-contained)."""
 
     def body(reporter) -> int:
-        catalog = _catalog(target, catalog_path)
-        require_table(catalog, table, built=False)
-        document = render_report(gather_report(catalog, table), fmt)
+        document = render_report(gather_report(_catalog(target, catalog_path), table), fmt)
         if output is not None:
             try:
                 output.write_text(document, encoding="utf-8")

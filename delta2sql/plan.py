@@ -21,7 +21,7 @@ from delta2sql.catalog_state import catalog_exists
 from delta2sql.extract import land_batch, load_sql
 from delta2sql.log_listing import plan_segment, sidecar_files
 from delta2sql.names import table_name as checked_table_name
-from delta2sql.runs import CATCH_UP_STATUSES, open_run
+from delta2sql.runs import CATCH_UP_STATUSES, open_run, table_state
 
 # dbt's share of a migration (start-up, parse, build) measured here: see README "Performance".
 DBT_SECONDS = 6.0
@@ -61,8 +61,7 @@ def plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None
     if catalog_exists(catalog):
         with catalog.connect() as con:
             if con.relation_exists("delta_log_tables"):
-                state = con.execute("select status, latest_version from delta_log_tables where table_name = ?",
-                                    [table_name]).fetchone()
+                state = table_state(con, table_name)
                 run = None if full_refresh else open_run(con, table_name)
                 if run is not None:
                     committed = con.execute("select count(*) from migration_batches where run_id = ?",
@@ -71,7 +70,7 @@ def plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None
                    catalog_version=catalog_version)
     if state is None or full_refresh:
         return make_plan(path, full_history=full_history, **options)
-    status, published = state
+    status, published = state["status"], state["latest_version"]
     if status in ("finalized", "rolling_back"):  # writers commit to the catalog: `migrate` reads no log
         return MigrationPlan(str(path), published, published, None, "finalized: the log is not read", 0, 0, 0, 0, 0, 0,
                              0, 0, 0.0, DBT_SECONDS, mode="finalized")

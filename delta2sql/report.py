@@ -16,44 +16,14 @@ import math
 from dataclasses import dataclass, field
 
 from delta2sql.catalog import Catalog
+from delta2sql.catalog_state import require_table
 from delta2sql.drift import detect_drift
 from delta2sql.errors import Delta2SqlError
+from delta2sql.extract import load_sql
 
 FORMATS = ("md", "html")
 MAX_POINTS = 500  # chart points at most: versions are sampled evenly beyond this
 MAX_ROWS = 20  # batches listed per run (its totals cover all), versions listed in Markdown
-
-# Live files after each version: +1 at a file's added_version, -1 at its removed_version, summed
-# in version order. One pass over delta_files instead of one count per version.
-LIVE_FILES_BY_VERSION = """
-with changes as (
-    select added_version as version, count(*) as change
-    from delta_files where table_name = ? group by added_version
-    union all
-    select removed_version as version, -count(*) as change
-    from delta_files where table_name = ? and removed_version is not null group by removed_version
-),
-
-per_version as (select version, sum(change) as change from changes group by version),
-
-history as (
-    select
-        commits.version,
-        commits.commit_timestamp,
-        sum(coalesce(per_version.change, 0)) over (
-            order by commits.version rows between unbounded preceding and current row
-        ) as live_files
-    from delta_commits as commits
-    left join per_version on commits.version = per_version.version
-    where commits.table_name = ?
-)
-
-select version, commit_timestamp, live_files
-from history
-where (version - ?) % ? = 0 or version = ?
-order by version
-"""
-
 
 @dataclass
 class Report:
@@ -82,13 +52,11 @@ def _dicts(cursor) -> list[dict]:
 
 
 def gather_report(catalog: Catalog, table_name: str) -> Report:
-    if catalog.path is not None and not catalog.path.exists():
-        raise Delta2SqlError(f"no catalog at {catalog.path}")
+    """What the report shows of `table_name`, in any state (a half-made one too); the catalog
+    must exist (delta2sql.catalog_state.check_catalog)."""
+    require_table(catalog, table_name, built=False)
     with catalog.connect() as con:
-        found = con.relation_exists("delta_log_tables") and _dicts(con.execute(
-            "select * from delta_log_tables where table_name = ?", [table_name]))
-        if not found:
-            raise Delta2SqlError(f"not in this catalog: {table_name}")
+        found = _dicts(con.execute("select * from delta_log_tables where table_name = ?", [table_name]))
         report = Report(found[0], catalog.description, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
         report.runs = _runs(con, table_name)
         if con.relation_exists("validation_results"):
@@ -136,7 +104,7 @@ def _live_files(con, table_name: str) -> tuple[list[tuple[int, dt.datetime | Non
     if first is None:
         return [], 1
     every = max(1, math.ceil((last - first + 1) / MAX_POINTS))
-    rows = con.execute(LIVE_FILES_BY_VERSION, [table_name, table_name, table_name, first, every, last]).fetchall()
+    rows = con.execute(load_sql("live_files_by_version.sql"), [table_name, table_name, table_name, first, every, last]).fetchall()
     return [(int(v), _when(t), int(n)) for v, t, n in rows], every
 
 

@@ -74,7 +74,7 @@ class _Run:
     checkpoint_batch_rows: int
 
 
-def _table_state(con: CatalogConnection, table_name: str) -> dict | None:
+def table_state(con: CatalogConnection, table_name: str) -> dict | None:
     cursor = con.execute(
         "select status, replay_start_version, latest_version, built_version, table_uri "
         "from delta_log_tables where table_name = ?", [table_name],
@@ -292,7 +292,7 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
     unfinished run, start a full run for a new table (or with `full_refresh`), or catch up a
     landed one with the versions after its published version. Raises Delta2SqlError."""
     con.execute_script(load_sql("create_landing_tables.sql"))
-    state = _table_state(con, table_name)
+    state = table_state(con, table_name)
     if state and state["status"] in ("finalized", "rolling_back"):  # the catalog holds versions the log does not
         reporter.event("table_finalized", table=table_name, message=f"{table_name}: finalized; its _delta_log is not "
                        "read (writers commit to the catalog); building the catalog tables only")
@@ -344,7 +344,7 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
             reporter.event("warning", table=table_name, message=f"{table_name}: {warning}")
         run = _start_run(con, table_name, target, segment, mode, options, batches)
 
-    state = _table_state(con, table_name)
+    state = table_state(con, table_name)
     result = LandingResult(run.run_id, mode, state["replay_start_version"], run.to_version, batches_skipped=skip,
                            warnings=segment.warnings)
     try:

@@ -49,10 +49,10 @@ class CheckResult:
         return self.status in ("fail", "error")
 
 
-def _record_references_loaded(catalog: Catalog, tables: list[tuple], levels: tuple[str, ...]) -> None:
+def _record_references_loaded(catalog: Catalog, tables: list[tuple], levels: tuple[str, ...],
+                              checked_at: str) -> None:
     """Say which tables' references are loaded, and at which version, before the tests read them:
     the bytes tests compare only those tables, and plain dbt warns about the others (ADR 0004)."""
-    checked_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
     with catalog.connect() as con:
         con.executemany(
             "insert into validation_runs (table_name, validated_version, levels, checked_at) values (?, ?, ?, ?)",
@@ -166,7 +166,8 @@ def validate_tables(
     for name, why in no_reference_reader.items():
         reporter.event("warning", table=name, message=f"{name}: {why}")
     load_references(catalog, tables, levels, num_versions, reporter, no_reference_reader)
-    _record_references_loaded(catalog, tables, levels)
+    checked_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")  # one run, one time
+    _record_references_loaded(catalog, tables, levels, checked_at)
 
     dbt_vars = {"table_name": tables[0][0]} if len(tables) == 1 else None
     selector = [f"tag:{level}" for level in levels]
@@ -175,7 +176,6 @@ def validate_tables(
 
     con = catalog.connect()
     try:
-        checked_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")  # one run, one time
         con.executemany(
             "insert into validation_results values (?, ?, ?, ?, ?, ?, ?, ?)",
             [[c.table_name, c.check_name, c.level, c.status, c.expected, c.observed, c.details, checked_at]

@@ -127,7 +127,7 @@ def test_a_postgres_schema_without_a_catalog_is_not_created(tmp_path):
     env = {"DELTA2SQL_PG_SCHEMA": schema}
     for command in (["status"], ["validate", "orders"], ["drift", "orders"], ["report", "orders"]):
         result = cli(*command, "--target", "postgres", env=env)
-        assert result.exit_code == 1 and f"no catalog in" in result.stderr and schema in result.stderr, result.output
+        assert result.exit_code == 1 and "no catalog in" in result.stderr and schema in result.stderr, result.output
     s = postgres_settings()
     with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"],
                          password=s.get("password") or None) as con:
