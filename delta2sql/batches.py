@@ -84,7 +84,7 @@ def plan_batches(
 
     checkpoint = segment.checkpoint
     if after_version is None and checkpoint:
-        files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)]
+        files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log)]
         for f in files:
             kind = "sidecar" if f.name.startswith("_sidecars/") else "checkpoint"
             if not f.name.endswith(".parquet"):

@@ -36,14 +36,20 @@ from delta2sql.cutover import finalize_table, rollback_table
 from delta2sql.dbt_runner import plain_dbt_command
 from delta2sql.drift import detect_drift
 from delta2sql.errors import CatalogError, Delta2SqlError
+from delta2sql.log_store import (
+    DEFAULT_IO_CONCURRENCY,
+    default_table_name,
+    set_io_concurrency,
+    use_storage_options,
+)
 from delta2sql.manifest import read_manifest
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.plan import plan_in_catalog
 from delta2sql.progress import STATUS_STYLES, ConsoleReporter, JsonReporter
 from delta2sql.project import project_dir
-from delta2sql.sample import write_sample_table
 from delta2sql.report import FORMATS, gather_report, render_report
 from delta2sql.runs import RunOptions
+from delta2sql.sample import write_sample_table
 from delta2sql.status import table_status
 from delta2sql.transpile import TARGETS
 from delta2sql.validate import LEVELS, validate_tables
@@ -62,6 +68,29 @@ json_option = click.option("--json", "as_json", is_flag=True,
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks.")
 
 
+def _use_storage_options(_ctx, _param, pairs: tuple[str, ...]) -> None:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair.split('=')[0]!r}...")  # never echo a secret
+        options[key] = value
+    use_storage_options(options)
+
+
+storage_option = click.option(
+    "--storage-option", multiple=True, metavar="KEY=VALUE", expose_value=False, callback=_use_storage_options,
+    help="Object store setting, repeatable: the keys of delta-rs's storage_options (e.g. AWS_ENDPOINT_URL, "
+         "AWS_REGION, AZURE_STORAGE_ACCOUNT_NAME, google_service_account). Credentials are otherwise read where "
+         "each cloud's tools look (environment, profiles, instance metadata). Never recorded or shown.",
+)
+io_concurrency_option = click.option(
+    "--io-concurrency", type=click.IntRange(min=1), default=DEFAULT_IO_CONCURRENCY, show_default=True,
+    expose_value=False, callback=lambda _ctx, _param, requests: set_io_concurrency(requests),
+    help="Object store reads at the same time (many small commits are fetched concurrently).",
+)
+
+
 def _as_stored(name: str) -> str:
     """A table name as the catalog stores it (NFC, delta2sql.names): a decomposed `é` typed or
     completed by a shell finds the table all the same."""
@@ -70,7 +99,7 @@ def _as_stored(name: str) -> str:
 
 def catalog_command(command):
     """The options every command on a catalog takes: where the catalog is, and how to report."""
-    for option in (debug_option, json_option, target_option, catalog_option):
+    for option in (debug_option, json_option, target_option, catalog_option, io_concurrency_option, storage_option):
         command = option(command)
     return command
 
@@ -131,7 +160,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("table_path", type=click.Path(path_type=Path), required=False)
+@click.argument("table_path", required=False)
 @click.option("--name", help="Table name in the catalog (default: the directory name): any Unicode text, stored in "
                                "NFC, at most 255 characters, no control characters or line breaks.")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -156,6 +185,9 @@ def migrate(table_path, name, manifest, parallel, version, full_history, catalog
             checkpoint_batch_rows, dry_run, catalog_path, target, as_json, debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables.
 
+    TABLE_PATH is a directory or an object store URI (s3://, s3a://, az://, abfs[s]://, adl://,
+    gs://, file://).
+
     Run it again to resume an interrupted migration (it continues after the last committed
     batch) or, once migrated, to catch up with the versions committed since.
     """
@@ -174,7 +206,7 @@ def migrate(table_path, name, manifest, parallel, version, full_history, catalog
         if manifest:
             specs = read_manifest(manifest)
         else:
-            specs = [TableSpec(table_path, name or table_path.resolve().name, version, full_history, catalog_version)]
+            specs = [TableSpec(table_path, name or default_table_name(table_path), version, full_history, catalog_version)]
         options = RunOptions(full_refresh=full_refresh, batch_size=batch_size,
                              checkpoint_batch_rows=checkpoint_batch_rows)
         new_catalog = not catalog_exists(catalog)
@@ -221,7 +253,7 @@ def _summarise(reporter, outcomes) -> None:
 
 
 @main.command()
-@click.argument("table_path", type=click.Path(path_type=Path))
+@click.argument("table_path")
 @click.option("--name", help="Table name in the catalog (default: the directory name).")
 @click.option("--version", "version", type=int, help="Plan up to this version (default: latest).")
 @click.option("--full-history", is_flag=True, help="Plan a replay of every JSON commit from version 0.")
@@ -248,7 +280,7 @@ def plan(table_path, name, version, full_history, catalog_version, full_refresh,
 
 def _report_plan(reporter, catalog, table_path, name, version, full_history, batch_size, checkpoint_batch_rows,
                  catalog_version, full_refresh) -> int:
-    name = name or table_path.resolve().name
+    name = name or default_table_name(table_path)
     rows = checkpoint_batch_rows or default_checkpoint_batch_rows(catalog.target)
     p = plan_in_catalog(catalog, name, table_path, version, full_history, batch_size, rows, catalog_version,
                         full_refresh)

@@ -16,15 +16,14 @@ catalog (the snapshot and bytes validation levels), and only then is the table m
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.drift import detect_drift
 from delta2sql.errors import Delta2SqlError, ValidationFailed
+from delta2sql.log_listing import TableLog
+from delta2sql.log_store import open_log, session
 from delta2sql.progress import Reporter
 from delta2sql.reference import REFERENCE_TABLES, create_reference_tables
 from delta2sql.runs import clear_table, open_run
@@ -106,7 +105,8 @@ def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
         con.execute("update delta_log_tables set status = 'rolling_back' where table_name = ? and status = 'finalized'",
                     [table_name])
         status, latest, built, finalized_version, uri = _state(con, table_name)
-        written = _write_back(con, table_name, Path(uri) / "_delta_log", finalized_version, latest)
+        with session():
+            written = _write_back(con, table_name, open_log(uri), finalized_version, latest)
     if built != latest:  # the comparison with delta-rs reads the catalog tables: build them up to latest
         CatalogWriter(catalog, table_name).refresh(reporter)
     for name in written:
@@ -121,9 +121,10 @@ def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
     return CutoverResult(table_name, "written_back", latest, written)
 
 
-def _write_back(con: CatalogConnection, table_name: str, log_dir: Path, finalized_version: int,
+def _write_back(con: CatalogConnection, table_name: str, log: TableLog, finalized_version: int,
                 latest: int) -> list[str]:
-    """Write the catalog commits after cut-over as `_delta_log` JSON files; never overwrite one."""
+    """Write the catalog commits after cut-over as `_delta_log` JSON files with the store's
+    put-if-absent; never overwrite one (a store that cannot do it is refused, log_store.py)."""
     files = con.execute(
         "select log_file, version, sha256, ends_with_newline, modification_time from delta_log_files "
         "where table_name = ? and file_kind = 'catalog_commit' and version > ? and version <= ? order by version",
@@ -142,34 +143,16 @@ def _write_back(con: CatalogConnection, table_name: str, log_dir: Path, finalize
         if hashlib.sha256(data).hexdigest() != sha256:
             raise Delta2SqlError(f"{table_name}: version {version} does not rebuild to the bytes it was committed "
                                  "with; nothing more written")
-        path = log_dir / log_file
-        if path.exists():
-            if path.read_bytes() != data:
-                raise Delta2SqlError(f"{path} already exists with other bytes: version {version} was written to the "
-                                     "log outside the catalog after cut-over; nothing overwritten, resolve by hand")
-        else:
-            _create_exclusively(path, data)
+        if log.put_if_absent(log_file, data):
             written.append(log_file)
-        # the commit's time as the catalog recorded it (readers without in-commit timestamps use it)
-        os.utime(path, ns=(modification_time * 1_000_000, modification_time * 1_000_000))
+            # the commit's time as the catalog recorded it (readers without in-commit timestamps
+            # use it); an object store keeps its own last-modified time
+            log.set_modification_time(log_file, modification_time)
+        elif log.read_bytes(log_file) != data:
+            raise Delta2SqlError(f"{log.log_dir / log_file} already exists with other bytes: version {version} was "
+                                 "written to the log outside the catalog after cut-over; nothing overwritten, its bytes "
+                                 "are kept; resolve by hand")
     return written
-
-
-def _create_exclusively(path: Path, data: bytes) -> None:
-    """Write `path` whole or not at all, never replacing a file: a synced temporary file is
-    hard-linked into place (link fails if the name exists), so a reader never sees half a commit."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with temporary.open("xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            raise Delta2SqlError(f"{path} appeared while it was being written back; nothing overwritten") from None
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _verify_with_delta_rs(catalog: Catalog, table_name: str, reporter: Reporter) -> None:

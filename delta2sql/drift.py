@@ -3,7 +3,10 @@
 Four findings, from mildest to worst, each with its own exit code so scripts can tell them apart:
 - behind (3): the log has versions after the catalog's latest (catch up with `migrate`), or,
   for a finalized table, after its cut-over version (someone still writes the files);
-- changed (4): a log file the catalog landed now has other bytes (sha256);
+- changed (4): a log file the catalog landed now has other bytes (sha256). In an object store, an
+  object whose ETag, size and last-modified time all match what was landed is not re-read;
+  any difference, or a missing ETag, and it is downloaded and hashed (a multipart upload's ETag
+  is no content hash, so an ETag never stands in for sha256 across different objects);
 - disappeared (4): a log file the catalog landed is gone (e.g. metadata cleanup);
 - unreplayable (4): the log as it is now cannot be replayed at all (e.g. a commit gone mid-history);
 - checkpoint disagrees (5): a checkpoint written since, at a version the catalog knows, does not
@@ -20,8 +23,8 @@ import pyarrow.parquet as pq
 
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError, DeltaLogError
-from delta2sql.file_digest import digest_file
-from delta2sql.log_listing import plan_segment, sidecar_files
+from delta2sql.log_listing import TableLog, plan_segment, sidecar_files
+from delta2sql.log_store import open_log, session
 
 EXIT_CODES = {"behind": 3, "changed": 4, "disappeared": 4, "unreplayable": 4, "checkpoint_disagrees": 5}
 
@@ -38,26 +41,27 @@ class DriftReport:
         return max((EXIT_CODES[f["kind"]] for f in self.findings), default=0)
 
 
-def resized_or_gone(log_dir: Path, landed: list[tuple[str, int]]) -> tuple[list[str], list[str]]:
+def resized_or_gone(log: TableLog, landed: list[tuple[str, int]]) -> tuple[list[str], list[str]]:
     """The cheap check, by listing only: landed files whose size changed, and those gone."""
-    resized, gone = [], []
-    for log_file, size in landed:
-        try:
-            if (log_dir / log_file).stat().st_size != size:
-                resized.append(log_file)
-        except FileNotFoundError:
-            gone.append(log_file)
+    listed = log.describe([log_file for log_file, _ in landed]) if landed else {}
+    resized = [log_file for log_file, size in landed if log_file in listed and listed[log_file].size_bytes != size]
+    gone = [log_file for log_file, _ in landed if log_file not in listed]
     return resized, gone
 
 
-def _landed_file_findings(log_dir: Path, landed: list[tuple[str, str]]) -> list[dict]:
-    findings = []
-    for log_file, sha256 in landed:
-        path = log_dir / log_file
-        if not path.exists():
+def _landed_file_findings(log: TableLog, landed: list[tuple[str, str, int, int, str | None]]) -> list[dict]:
+    """Landed files gone or with other bytes. Only a file whose listing matches what was landed
+    on every count, ETag included, is taken as unchanged without reading it."""
+    listed = log.describe([log_file for log_file, *_ in landed]) if landed else {}
+    findings, to_hash = [], []
+    for log_file, sha256, size, modification_time, etag in landed:
+        now = listed.get(log_file)
+        if now is None:
             findings.append({"kind": "disappeared", "detail": log_file})
-        elif digest_file(path).sha256 != sha256:
-            findings.append({"kind": "changed", "detail": log_file})
+        elif etag is None or (now.etag, now.size_bytes, now.modification_time_ms) != (etag, size, modification_time):
+            to_hash.append((now, sha256))
+    log.fetch([now for now, _ in to_hash])
+    findings += [{"kind": "changed", "detail": now.name} for now, sha256 in to_hash if log.digest(now.name).sha256 != sha256]
     return findings
 
 
@@ -73,7 +77,7 @@ def _added_paths(path: Path) -> set[str]:
 
 
 def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
-    with catalog.connect() as con:
+    with session(), catalog.connect() as con:
         row = con.execute("select table_uri, replay_start_version, coalesce(finalized_version, latest_version) "
                           "from delta_log_tables where table_name = ? and status in ('migrated', 'finalized')",
                           [table_name]).fetchone()
@@ -81,11 +85,13 @@ def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
             raise Delta2SqlError(f"not migrated in this catalog: {table_name}")
         # a finalized table is compared as of its cut-over: later versions live in the catalog only
         uri, start, latest = row
-        landed = con.execute("select log_file, sha256 from delta_log_files where table_name = ? "
-                             "and file_kind <> 'catalog_commit' and version <= ?", [table_name, latest]).fetchall()
-        file_findings = _landed_file_findings(Path(uri) / "_delta_log", landed)
+        landed = con.execute("select log_file, sha256, size_bytes, modification_time, etag from delta_log_files "
+                             "where table_name = ? and file_kind <> 'catalog_commit' and version <= ? order by log_file",
+                             [table_name, latest]).fetchall()
+        log = open_log(uri)
+        file_findings = _landed_file_findings(log, landed)
         try:
-            segment = plan_segment(uri)
+            segment = plan_segment(log)
         except DeltaLogError as exc:
             return DriftReport(table_name, latest, latest, [{"kind": "unreplayable", "detail": str(exc)}, *file_findings])
         report = DriftReport(table_name, latest, segment.latest_version, file_findings)
@@ -99,7 +105,7 @@ def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
                 "and (removed_version is null or removed_version > ?)", [table_name, checkpoint.version, checkpoint.version],
             ).fetchall()}
             in_checkpoint = set()
-            for f in [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)]:
+            for f in [*checkpoint.files, *sidecar_files(checkpoint, segment.log)]:
                 in_checkpoint |= _added_paths(f.path)
             if live != in_checkpoint:
                 report.findings.append({"kind": "checkpoint_disagrees", "detail": (

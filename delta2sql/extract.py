@@ -47,7 +47,8 @@ def land_batch(
     of a checkpoint file, which adds `prior_actions` (its earlier slices) to the count.
     """
     files = batch.files
-    log_dir = str(segment.log_dir)
+    segment.log.fetch(files)  # an object store's files, into the spool: DuckDB reads local copies
+    log_dir = str(segment.log.local_dir)
     paths = [str(f.path) for f in files]
     row_start, row_end = batch.rows or (0, 2**62)
     is_json = not files[0].name.endswith(".parquet")
@@ -94,11 +95,13 @@ def land_batch(
                case when starts_with(described.log_file, '_staged_commits/') then 'staged_commit' else $file_kind end,
                coalesce(counts.version, $fallback_version),
                described.size_bytes, listed.modification_time, described.sha256,
-               coalesce(counts.num_actions, 0) + $prior_actions, described.ends_with_newline, blank.blank_lines
+               coalesce(counts.num_actions, 0) + $prior_actions, described.ends_with_newline, blank.blank_lines,
+               listed.etag
         from ({load_sql("describe_log_files.sql") if is_json else _DESCRIBED_BY_PYTHON}) as described
-        -- modification times as listed (truncated to milliseconds, as Delta writers record them)
+        -- modification times (truncated to milliseconds, as Delta writers record them) and ETags as listed
         inner join (
-            select unnest($names) as log_file, unnest($mtimes) as modification_time
+            select unnest($names) as log_file, unnest($mtimes) as modification_time,
+                   unnest(cast($etags as varchar[])) as etag
         ) as listed using (log_file)
         left join (
             select unnest(cast($counted as varchar[])) as log_file, unnest(cast($versions as bigint[])) as version,
@@ -109,6 +112,7 @@ def land_batch(
         {
             "names": [f.name for f in files],
             "mtimes": [f.modification_time_ms for f in files],
+            "etags": [f.etag for f in files],
             "counted": [row[0] for row in per_file],
             "versions": [row[1] for row in per_file],
             "counts": [row[2] for row in per_file],

@@ -32,10 +32,13 @@ def _normalise(value):
     return value
 
 
-def relation_fingerprint(con: CatalogConnection, relation: str, table_name: str) -> tuple[int, str]:
+def relation_fingerprint(con: CatalogConnection, relation: str, table_name: str,
+                         ignored: frozenset[str] = frozenset()) -> tuple[int, str]:
+    """`ignored` names more columns to leave out, e.g. those that describe where the table's
+    log is stored (its URI, the objects' times and ETags) when comparing two stores."""
     cursor = con.execute(f"select * from {relation} where table_name = ?", [table_name])
     names = [d[0] for d in cursor.description]
-    keep = [i for i, name in enumerate(names) if name not in VOLATILE_COLUMNS]
+    keep = [i for i, name in enumerate(names) if name not in VOLATILE_COLUMNS and f"{relation}.{name}" not in ignored]
     rows = sorted(
         json.dumps([_normalise(row[i]) for i in keep], ensure_ascii=False, separators=(",", ":"), default=str)
         for row in cursor.fetchall()
@@ -46,5 +49,7 @@ def relation_fingerprint(con: CatalogConnection, relation: str, table_name: str)
     return len(rows), digest.hexdigest()
 
 
-def table_fingerprints(con: CatalogConnection, table_name: str) -> dict[str, tuple[int, str]]:
-    return {relation: relation_fingerprint(con, relation, table_name) for relation in RELATIONS}
+def table_fingerprints(con: CatalogConnection, table_name: str,
+                       ignored: frozenset[str] = frozenset()) -> dict[str, tuple[int, str]]:
+    """Per relation; `ignored` holds `relation.column` names left out."""
+    return {relation: relation_fingerprint(con, relation, table_name, ignored) for relation in RELATIONS}

@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from delta2sql.errors import DeltaLogError
+from delta2sql.log_store import LocalLog, LogObject, ObjectStoreLog, open_log
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CLASSIC_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.parquet$")
@@ -27,7 +28,7 @@ _MULTIPART_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.(\d{10})\.(\d{10})\.
 _V2_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.([0-9a-fA-F-]{36})\.(json|parquet)$")
 _CRC = re.compile(r"^(\d{20})\.crc$")
 _COMPACTION = re.compile(r"^(\d{20})\.(\d{20})\.compacted\.json$")
-_STAGED_COMMIT = re.compile(r"^(\d{20})\.([0-9a-fA-F-]{36})\.json$")  # in _delta_log/_staged_commits/
+_STAGED_COMMIT = re.compile(r"^_staged_commits/(\d{20})\.([0-9a-fA-F-]{36})\.json$")
 
 # When one version has several complete checkpoints, prefer the richest (delta-kernel-rs order).
 _CHECKPOINT_RANK = {"v2": 0, "multipart": 1, "classic": 2}
@@ -35,13 +36,15 @@ _CHECKPOINT_RANK = {"v2": 0, "multipart": 1, "classic": 2}
 
 @dataclass(frozen=True)
 class LogFile:
-    """One file of `_delta_log` (or of `_delta_log/_sidecars`)."""
+    """One file of `_delta_log` (or of `_delta_log/_sidecars`); `path` is where its bytes are read
+    locally (for an object store, its copy in the spool, there once `TableLog.fetch` ran)."""
 
     path: Path
     name: str  # relative to _delta_log, e.g. "00000000000000000003.json" or "_sidecars/x.parquet"
     version: int | None
     size_bytes: int
     modification_time_ms: int
+    etag: str | None = None  # an object store's ETag (or GCS generation); None on a file system
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,14 @@ class Checkpoint:
     files: tuple[LogFile, ...]
 
 
+TableLog = LocalLog | ObjectStoreLog
+
+
 @dataclass
 class LogSegment:
     """What a replay reads: an optional checkpoint, then contiguous JSON commits."""
 
-    table_root: Path
+    log: TableLog
     latest_version: int
     checkpoint: Checkpoint | None
     commits: list[LogFile]
@@ -71,52 +77,47 @@ class LogSegment:
         return self.checkpoint.version if self.checkpoint else self.commits[0].version
 
     @property
-    def log_dir(self) -> Path:
-        return self.table_root / "_delta_log"
+    def uri(self) -> str:
+        return self.log.uri
+
+    @property
+    def log_dir(self):
+        """The log's location as messages name it (a path, or a URI)."""
+        return self.log.log_dir
 
 
-def _stat(path: Path, name: str, version: int | None, entry: os.DirEntry | None = None) -> LogFile:
-    st = entry.stat() if entry is not None else path.stat()  # a DirEntry caches its stat
-    return LogFile(path, name, version, st.st_size, st.st_mtime_ns // 1_000_000)
+def _log_file(log: TableLog, listed: LogObject, version: int | None) -> LogFile:
+    return LogFile(log.local_path(listed.name), listed.name, version, listed.size_bytes,
+                   listed.modification_time_ms, listed.etag)
 
 
-def _list_log_dir(log_dir: Path) -> list[os.DirEntry]:
-    try:
-        return [e for e in os.scandir(log_dir) if e.is_file() and not e.name.startswith(".")]
-    except FileNotFoundError:
-        raise DeltaLogError(f"{log_dir.parent}: not a Delta table (no _delta_log directory)") from None
-    except NotADirectoryError:
-        raise DeltaLogError(f"{log_dir}: _delta_log is not a directory") from None
-
-
-def _read_last_checkpoint_hint(log_dir: Path, warnings: list[str]) -> int | None:
-    hint = log_dir / "_last_checkpoint"
-    if not hint.exists():
+def _read_last_checkpoint_hint(log: TableLog, warnings: list[str]) -> int | None:
+    data = log.read_bytes("_last_checkpoint")
+    if data is None:
         return None
     try:
-        return int(json.loads(hint.read_text(encoding="utf-8"))["version"])
+        return int(json.loads(data.decode("utf-8"))["version"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         warnings.append(f"_last_checkpoint is unreadable ({exc.__class__.__name__}); listed _delta_log instead")
         return None
 
 
-def _group_checkpoints(entries: list[os.DirEntry], log_dir: Path) -> dict[int, list[Checkpoint]]:
+def _group_checkpoints(listed: list[LogObject], log: TableLog) -> dict[int, list[Checkpoint]]:
     """Group checkpoint files per version; multi-part ones only when every part is present."""
     by_version: dict[int, list[Checkpoint]] = {}
     multipart: dict[tuple[int, int], dict[int, LogFile]] = {}
-    for entry in entries:
-        if ".checkpoint." not in entry.name or entry.stat().st_size == 0:
+    for obj in listed:
+        if ".checkpoint." not in obj.name or obj.size_bytes == 0:
             continue  # zero-byte checkpoints are skipped by kernel listing
-        path = log_dir / entry.name
-        if m := _CLASSIC_CHECKPOINT.match(entry.name):
+        if m := _CLASSIC_CHECKPOINT.match(obj.name):
             v = int(m[1])
-            by_version.setdefault(v, []).append(Checkpoint(v, "classic", (_stat(path, entry.name, v),)))
-        elif m := _V2_CHECKPOINT.match(entry.name):
+            by_version.setdefault(v, []).append(Checkpoint(v, "classic", (_log_file(log, obj, v),)))
+        elif m := _V2_CHECKPOINT.match(obj.name):
             v = int(m[1])
-            by_version.setdefault(v, []).append(Checkpoint(v, "v2", (_stat(path, entry.name, v),)))
-        elif m := _MULTIPART_CHECKPOINT.match(entry.name):
+            by_version.setdefault(v, []).append(Checkpoint(v, "v2", (_log_file(log, obj, v),)))
+        elif m := _MULTIPART_CHECKPOINT.match(obj.name):
             v, part, parts = int(m[1]), int(m[2]), int(m[3])
-            multipart.setdefault((v, parts), {})[part] = _stat(path, entry.name, v)
+            multipart.setdefault((v, parts), {})[part] = _log_file(log, obj, v)
     for (v, parts), found in multipart.items():
         if sorted(found) == list(range(1, parts + 1)):
             files = tuple(found[i] for i in range(1, parts + 1))
@@ -126,13 +127,14 @@ def _group_checkpoints(entries: list[os.DirEntry], log_dir: Path) -> dict[int, l
     return by_version
 
 
-def _incomplete_multipart_versions(entries: list[os.DirEntry], complete: dict[int, list[Checkpoint]]) -> set[int]:
-    seen = {int(m[1]) for e in entries if (m := _MULTIPART_CHECKPOINT.match(e.name))}
+def _incomplete_multipart_versions(listed: list[LogObject], complete: dict[int, list[Checkpoint]]) -> set[int]:
+    seen = {int(m[1]) for o in listed if (m := _MULTIPART_CHECKPOINT.match(o.name))}
     return {v for v in seen if not any(c.kind == "multipart" for c in complete.get(v, []))}
 
 
-def sidecar_files(checkpoint: Checkpoint, log_dir: Path) -> list[LogFile]:
-    """The `_sidecars/` files a V2-spec checkpoint references; an error names any that is missing.
+def sidecar_files(checkpoint: Checkpoint, log: TableLog) -> list[LogFile]:
+    """The `_sidecars/` files a V2-spec checkpoint references, fetched; an error names any that
+    is missing. They are found by the names the checkpoint gives: `_sidecars/` is never listed.
 
     Any single-file checkpoint may follow the V2 spec: a UUID-named one always does, and a
     classic `N.checkpoint.parquet` does when the table has the v2Checkpoint feature (PROTOCOL.md,
@@ -143,6 +145,7 @@ def sidecar_files(checkpoint: Checkpoint, log_dir: Path) -> list[LogFile]:
     if checkpoint.kind == "multipart":
         return []
     top = checkpoint.files[0]
+    log.fetch([top])
     if top.name.endswith(".json"):
         paths = []
         for line in top.path.read_text(encoding="utf-8").splitlines():
@@ -151,41 +154,43 @@ def sidecar_files(checkpoint: Checkpoint, log_dir: Path) -> list[LogFile]:
     else:
         table = pq.read_table(top.path, columns=["sidecar"]) if "sidecar" in pq.read_schema(top.path).names else None
         paths = [] if table is None else [r["path"] for r in table.column("sidecar").to_pylist() if r]
-    files = []
+    listed = []
     for rel in paths:
-        path = log_dir / "_sidecars" / rel if "/" not in rel else log_dir / rel
-        if not path.exists():
-            raise DeltaLogError(f"{top.path}: references sidecar {rel}, which does not exist")
-        files.append(_stat(path, f"_sidecars/{path.name}", checkpoint.version))
-    return files
+        obj = log.stat(f"_sidecars/{rel}" if "/" not in rel else rel)
+        if obj is None:
+            raise DeltaLogError(f"{log.log_dir / top.name}: references sidecar {rel}, which does not exist")
+        listed.append(obj)
+    log.fetch(listed)
+    return [replace(_log_file(log, obj, checkpoint.version), name=f"_sidecars/{Path(obj.name).name}") for obj in listed]
 
 
-def _ratified_staged_commits(log_dir: Path, last_published: int, catalog_version: int) -> dict[int, LogFile]:
+def _ratified_staged_commits(log: TableLog, last_published: int, catalog_version: int) -> dict[int, LogFile]:
     """The staged commits of the versions after the last published one up to the catalog's
     ratified version (PROTOCOL.md, "Catalog-managed tables"): exactly one per version, else the
     catalog alone knows which proposal it ratified. A published `<v>.json` always wins: its
     existence proves v ratified, and a staged file of a published version may be a losing one."""
-    staged_dir = log_dir / "_staged_commits"
-    found: dict[int, list[os.DirEntry]] = {}
-    if staged_dir.is_dir():
-        for entry in os.scandir(staged_dir):
-            if (m := _STAGED_COMMIT.match(entry.name)) and last_published < int(m[1]) <= catalog_version:
-                found.setdefault(int(m[1]), []).append(entry)
+    found: dict[int, list[LogObject]] = {}
+    for obj in log.list(offset=f"_staged_commits/{last_published + 1:020d}", prefix="_staged_commits/"):
+        if (m := _STAGED_COMMIT.match(obj.name)) and last_published < int(m[1]) <= catalog_version:
+            found.setdefault(int(m[1]), []).append(obj)
+    staged_dir = log.log_dir / "_staged_commits"
     staged = {}
     for version in range(last_published + 1, catalog_version + 1):
-        entries = sorted(found.get(version, []), key=lambda e: e.name)
-        if not entries:
-            raise DeltaLogError(f"{log_dir}: the catalog ratified version {catalog_version}, but version {version} is "
-                                f"neither published ({version:020d}.json) nor staged in _staged_commits/")
-        if len(entries) > 1:
-            raise DeltaLogError(f"{staged_dir}: {len(entries)} staged commits for version {version} "
-                                f"({', '.join(e.name for e in entries)}); only the catalog knows which one it ratified")
-        staged[version] = _stat(staged_dir / entries[0].name, f"_staged_commits/{entries[0].name}", version, entries[0])
+        objects = sorted(found.get(version, []), key=lambda o: o.name)
+        if not objects:
+            raise DeltaLogError(f"{log.log_dir}: the catalog ratified version {catalog_version}, but version {version} "
+                                f"is neither published ({version:020d}.json) nor staged in _staged_commits/")
+        if len(objects) > 1:
+            names = ", ".join(o.name.removeprefix("_staged_commits/") for o in objects)
+            raise DeltaLogError(f"{staged_dir}: {len(objects)} staged commits for version {version} "
+                                f"({names}); only the catalog knows which one it ratified")
+        staged[version] = _log_file(log, objects[0], version)
     return staged
 
 
-def _checkpoint_is_readable(checkpoint: Checkpoint) -> str | None:
+def _checkpoint_is_readable(checkpoint: Checkpoint, log: TableLog) -> str | None:
     """Return why a checkpoint cannot be used, or None when its files open."""
+    log.fetch(checkpoint.files)
     for f in checkpoint.files:
         try:
             if f.name.endswith(".parquet"):
@@ -197,52 +202,82 @@ def _checkpoint_is_readable(checkpoint: Checkpoint) -> str | None:
         except Exception as exc:  # any failure to open means: not usable
             return f"{f.name} is not readable ({exc.__class__.__name__}: {str(exc)[:120]})"
         try:
-            sidecar_files(checkpoint, f.path.parent)
+            sidecar_files(checkpoint, log)
         except DeltaLogError as exc:
             return str(exc)
     return None
 
 
+class _TailTooShort(Exception):
+    """The listing from the hint or the catalog's version cannot decide the segment alone."""
+
+
 def plan_segment(
-    table_root: str | os.PathLike,
+    location: str | os.PathLike | TableLog,
     version: int | None = None,
     full_history: bool = False,
     checkpoint_version: int | None = None,
     after_version: int | None = None,
     catalog_version: int | None = None,
 ) -> LogSegment:
-    """Choose what to replay for `table_root` at `version` (default: latest).
+    """Choose what to replay for the table at `location` at `version` (default: latest).
 
     `checkpoint_version` pins the checkpoint (a resumed run must read what it started with);
     `after_version` asks for the JSON commits after it only (a catch-up of a landed table);
     `catalog_version` is the latest version the catalog of a catalog-managed table ratified: the
     log ends there, and the versions after the last published commit are its staged commits.
     Raises DeltaLogError naming the file/version when no correct replay is possible.
-    """
-    root = Path(table_root)
-    log_dir = root / "_delta_log"
-    entries = _list_log_dir(log_dir)
-    warnings: list[str] = []
 
-    commits = {int(m[1]): e for e in entries if (m := _COMMIT.match(e.name))}
-    crc = {int(m[1]): _stat(log_dir / e.name, e.name, int(m[1])) for e in entries if (m := _CRC.match(e.name))}
-    checkpoints = _group_checkpoints(entries, log_dir)
-    for v in sorted(_incomplete_multipart_versions(entries, checkpoints)):
+    The log is listed from where the replay can start, as delta-kernel-rs does: the catch-up's
+    version, the pinned checkpoint, or the `_last_checkpoint` hint. Only when that tail cannot
+    decide (the hint is stale, its checkpoint unusable, or the tail empty) is it listed whole.
+    """
+    log = location if isinstance(location, (LocalLog, ObjectStoreLog)) else open_log(location)
+    warnings: list[str] = []
+    hint = None
+    if after_version is not None:
+        tail_from = after_version
+    elif checkpoint_version is not None:
+        tail_from = checkpoint_version
+    else:
+        hint = None if full_history else _read_last_checkpoint_hint(log, warnings)
+        tail_from = hint if hint is not None and (version is None or version >= hint) else None
+    plan = {"version": version, "full_history": full_history, "checkpoint_version": checkpoint_version,
+            "after_version": after_version, "catalog_version": catalog_version, "hint": hint}
+    if tail_from is not None:
+        try:
+            return _plan_listed(log, log.list(offset=f"{tail_from:020d}"), list(warnings), tail_from, **plan)
+        except _TailTooShort:
+            pass
+    return _plan_listed(log, log.list(), warnings, None, **plan)
+
+
+def _plan_listed(log: TableLog, listed: list[LogObject], warnings: list[str], tail_from: int | None, *,
+                 version: int | None, full_history: bool, checkpoint_version: int | None, after_version: int | None,
+                 catalog_version: int | None, hint: int | None) -> LogSegment:
+    """The segment from `listed`, all of the log or (`tail_from`) its names from that version on."""
+    log_dir = log.log_dir
+    commits = {int(m[1]): o for o in listed if (m := _COMMIT.match(o.name))}
+    crc = {int(m[1]): _log_file(log, o, int(m[1])) for o in listed if (m := _CRC.match(o.name))}
+    checkpoints = _group_checkpoints(listed, log)
+    for v in sorted(_incomplete_multipart_versions(listed, checkpoints)):
         warnings.append(f"multi-part checkpoint at version {v} is missing parts; ignored")
+    if tail_from is not None and (not commits and not checkpoints or catalog_version is not None and not commits):
+        raise _TailTooShort
 
     staged: dict[int, LogFile] = {}
     if catalog_version is not None:
         if commits and max(commits) > catalog_version:  # a published commit is a ratified one
             raise DeltaLogError(f"{log_dir}: version {max(commits)} is published ({max(commits):020d}.json), so the "
                                 f"catalog has ratified at least that; --catalog-version {catalog_version} is stale")
-        staged = _ratified_staged_commits(log_dir, max(commits, default=-1), catalog_version)
+        staged = _ratified_staged_commits(log, max(commits, default=-1), catalog_version)
     known = set(commits) | set(checkpoints) | set(staged)
     if not known:
         raise DeltaLogError(f"{log_dir}: no commit or checkpoint files; not a Delta table")
     latest = max(known) if catalog_version is None else catalog_version
     if version is not None:
         if version > latest:
-            raise DeltaLogError(f"{root}: version {version} requested but the log ends at version {latest}")
+            raise DeltaLogError(f"{log.uri}: version {version} requested but the log ends at version {latest}")
         latest = version
 
     published = commits
@@ -250,28 +285,31 @@ def plan_segment(
     def stat_commit(v: int) -> LogFile:
         if v in staged:
             return staged[v]
-        return _stat(log_dir / published[v].name, published[v].name, v, published[v])
+        return _log_file(log, published[v], v)
 
     commits = {**published, **staged}  # every version with a commit file
     if after_version is not None:
-        return _catch_up_segment(root, commits, stat_commit, crc, after_version, latest, catalog_version)
-    hint = _read_last_checkpoint_hint(log_dir, warnings)
+        return _catch_up_segment(log, commits, stat_commit, crc, after_version, latest, catalog_version)
     chosen: Checkpoint | None = None
     if checkpoint_version is not None:
-        candidates = [c for c in checkpoints.get(checkpoint_version, []) if _checkpoint_is_readable(c) is None]
+        candidates = [c for c in checkpoints.get(checkpoint_version, []) if _checkpoint_is_readable(c, log) is None]
         if not candidates:
+            if tail_from is not None:
+                raise _TailTooShort
             raise DeltaLogError(f"{log_dir}: the checkpoint at version {checkpoint_version} is gone or no longer readable")
         chosen, hint = candidates[0], None
     elif not full_history:
         for v in sorted((v for v in checkpoints if v <= latest), reverse=True):
             for candidate in checkpoints[v]:
-                problem = _checkpoint_is_readable(candidate)
+                problem = _checkpoint_is_readable(candidate, log)
                 if problem is None:
                     chosen = candidate
                     break
                 warnings.append(f"checkpoint at version {v} skipped: {problem}")
             if chosen:
                 break
+        if tail_from is not None and chosen is None:
+            raise _TailTooShort  # the hint's checkpoint is unusable: list it all, find an older one
         if hint is not None and hint <= latest:
             if chosen is None or hint > chosen.version:
                 warnings.append(
@@ -304,7 +342,7 @@ def plan_segment(
         )
 
     return LogSegment(
-        table_root=root,
+        log=log,
         latest_version=latest,
         checkpoint=chosen,
         commits=[stat_commit(v) for v in range(start, latest + 1)],
@@ -315,10 +353,10 @@ def plan_segment(
     )
 
 
-def _catch_up_segment(root: Path, commits: dict, stat_commit, crc: dict[int, LogFile], after_version: int,
+def _catch_up_segment(log: TableLog, commits: dict, stat_commit, crc: dict[int, LogFile], after_version: int,
                       latest: int, catalog_version: int | None) -> LogSegment:
     """The JSON commits after `after_version`, which must all still be in the log."""
-    log_dir = root / "_delta_log"
+    log_dir = log.log_dir
     if latest < after_version:
         raise DeltaLogError(f"{log_dir}: the log ends at version {latest}, before the catalog's version {after_version}: "
                             "commits were removed; see `delta2sql drift`")
@@ -329,7 +367,7 @@ def _catch_up_segment(root: Path, commits: dict, stat_commit, crc: dict[int, Log
             f"after the catalog's version {after_version}; re-land the table with --full-refresh"
         )
     return LogSegment(
-        table_root=root,
+        log=log,
         latest_version=latest,
         checkpoint=None,
         commits=[stat_commit(v) for v in range(after_version + 1, latest + 1)],

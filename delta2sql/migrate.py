@@ -11,17 +11,18 @@ checks all succeeded is marked `migrated`; `validate` remains the full proof.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.dbt_runner import failed_nodes, run_dbt
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
+from delta2sql.log_store import open_log, session, use_storage_options
 from delta2sql.names import table_name
 from delta2sql.progress import Reporter
 from delta2sql.reference import create_reference_tables, load_checksum_reference
@@ -31,14 +32,17 @@ from delta2sql.test_failures import ALL_TABLES, findings_by_table, is_data_test
 
 @dataclass(frozen=True)
 class TableSpec:
-    path: Path
+    path: str | os.PathLike  # a local path or an object store URI (log_store.py)
     name: str
     version: int | None = None
     full_history: bool = False
     catalog_version: int | None = None
+    storage_options: dict[str, str] | None = field(default=None, repr=False)  # secrets: never shown
 
     def __post_init__(self) -> None:  # every way in (CLI, manifest, writer) meets the name policy here
         object.__setattr__(self, "name", table_name(self.name))
+        if self.storage_options:
+            use_storage_options(self.storage_options, uri=self.path)
 
 
 @dataclass
@@ -65,7 +69,7 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
                                   "catalog_version": spec.catalog_version})
     try:
         with lock or nullcontext(), catalog.connect() as con:
-            result = land_table(con, spec.name, spec.path, catalog.target, table_options, reporter)
+            result = land_table(con, spec.name, open_log(spec.path), catalog.target, table_options, reporter)
     except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
         error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
         reporter.event("table_failed", table=spec.name, error=error)  # people read it once, in migration_finished
@@ -88,7 +92,7 @@ def _load_log_checksums(con: CatalogConnection, names: list[str]) -> None:
                           "where table_name = ?", [name]).fetchone()
         if row is not None:
             uri, start, latest = row
-            load_checksum_reference(con, name, Path(uri) / "_delta_log", start, latest)
+            load_checksum_reference(con, name, open_log(uri), start, latest)
 
 
 def migrate_tables(
@@ -98,7 +102,12 @@ def migrate_tables(
     options: RunOptions | None = None,
     parallel: int = 1,
 ) -> list[MigrationOutcome]:
-    options = options or RunOptions()
+    with session():  # each log object is read once: landing, then the checksums for the build
+        return _migrate_tables(specs, catalog, reporter, options or RunOptions(), parallel)
+
+
+def _migrate_tables(specs: list[TableSpec], catalog: Catalog, reporter: Reporter, options: RunOptions,
+                    parallel: int) -> list[MigrationOutcome]:
     # SQLite has one writer at a time: its tables land one after the other whatever `parallel` says
     lock = threading.Lock() if catalog.target == "sqlite" and parallel > 1 else None
     if parallel > 1 and len(specs) > 1:

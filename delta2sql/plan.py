@@ -20,6 +20,7 @@ from delta2sql.catalog import Catalog
 from delta2sql.catalog_state import catalog_exists
 from delta2sql.extract import land_batch, load_sql
 from delta2sql.log_listing import plan_segment, sidecar_files
+from delta2sql.log_store import session
 from delta2sql.names import table_name as checked_table_name
 from delta2sql.runs import CATCH_UP_STATUSES, open_run, table_state
 
@@ -57,6 +58,14 @@ def plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None
                     catalog_version: int | None = None, full_refresh: bool = False) -> MigrationPlan:
     """The plan of what `migrate` would do to `table_name` in `catalog`, as `land_table` decides it."""
     table_name = checked_table_name(table_name)  # refused, or found, as `migrate` would (delta2sql/names.py)
+    with session():  # each log object read once
+        return _plan_in_catalog(catalog, table_name, path, version, full_history, batch_size, checkpoint_batch_rows,
+                                catalog_version, full_refresh)
+
+
+def _plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None, full_history: bool,
+                     batch_size: int, checkpoint_batch_rows: int | None, catalog_version: int | None,
+                     full_refresh: bool) -> MigrationPlan:
     state, run, committed = None, None, 0
     if catalog_exists(catalog):
         with catalog.connect() as con:
@@ -91,7 +100,7 @@ def make_plan(path, version: int | None = None, full_history: bool = False, batc
               catalog_version: int | None = None, after_version: int | None = None, mode: str = "full") -> MigrationPlan:
     segment = plan_segment(path, version, full_history, after_version=after_version, catalog_version=catalog_version)
     checkpoint = segment.checkpoint
-    checkpoint_files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log_dir)] if checkpoint else []
+    checkpoint_files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log)] if checkpoint else []
     checkpoint_actions = sum(pq.read_metadata(f.path).num_rows for f in checkpoint_files if f.name.endswith(".parquet"))
     if after_version is not None:
         reason = f"the catalog holds the table up to version {after_version}: only the commits after it"
@@ -115,7 +124,7 @@ def make_plan(path, version: int | None = None, full_history: bool = False, batc
     bytes_per_second = sample_bytes / sample_seconds if sample_seconds else float("inf")
     estimate = (commit_bytes + checkpoint_bytes) / bytes_per_second + DBT_SECONDS
     return MigrationPlan(
-        table_root=str(segment.table_root),
+        table_root=segment.uri,
         replay_start_version=segment.replay_start_version if segment.checkpoint or commits else segment.latest_version,
         latest_version=segment.latest_version,
         checkpoint=f"{checkpoint.kind} at version {checkpoint.version}" if checkpoint else None,

@@ -12,7 +12,6 @@ Each lands in a `reference_*` table of the catalog; dbt tests (tests/dbt/) do th
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,11 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from delta2sql.catalog import CatalogConnection
+from delta2sql.errors import DeltaLogError
 from delta2sql.extract import load_sql, sql_identifier, sql_literal
-from delta2sql.file_digest import digest_file
+from delta2sql.log_listing import TableLog
+from delta2sql.log_store import delta_rs_location, is_object_store_uri
 from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_json
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
+FETCH_CHUNK = 1_000  # log files fetched together from an object store (concurrently), then hashed
 
 
 # Reader features this replay supports and delta-rs (the reference reader) does not read.
@@ -63,7 +65,12 @@ def _delta_rs_snapshot(table_uri: str, version: int) -> tuple[pa.Table, bool, st
     """Live files per delta-rs at `version`: (files, deleted rows resolved?, why not, the Delta
     type of each partition column by its physical name).
 
-    Paths are as delta-rs returns them (as written in the log)."""
+    Paths are as delta-rs returns them (as written in the log). A table in an object store is
+    read at its URI with the storage options the landing used."""
+    if is_object_store_uri(table_uri):
+        uri, options = delta_rs_location(table_uri)
+        table = deltalake.DeltaTable(uri, version=version, storage_options=options or None)
+        return *_snapshot_files(table), _partition_types(table)
     with _delta_rs_safe_path(Path(table_uri)) as path:
         table = deltalake.DeltaTable(str(path), version=version)
         return *_snapshot_files(table), _partition_types(table)
@@ -202,30 +209,35 @@ def _typed_catalog_partitions(con: CatalogConnection, table_name: str, version: 
     ]
 
 
-def load_log_file_reference(con, table_name: str, log_dir: Path, batch_rows: int = 50_000) -> None:
-    """Re-read every landed log file from disk: sha256 with hashlib, and the actions and blank
-    lines of JSON files (`_json_file_layout`), so any action the landing lost, moved or changed,
+def load_log_file_reference(con, table_name: str, log: TableLog, batch_rows: int = 50_000) -> None:
+    """Re-read every landed log file from disk or the object store: sha256 with hashlib, and the
+    actions and blank lines of JSON files (`_json_file_layout`), so any action the landing lost, moved or changed,
     and any blank line it did not record, shows up in the comparison.
     """
     files, lines = [], []
     _replace(con, "reference_log_lines", table_name, [])
-    for (log_file,) in con.execute("select log_file from delta_log_files where table_name = ?", [table_name]).fetchall():
-        path = log_dir / log_file
-        if not path.exists():
-            files.append({"table_name": table_name, "log_file": log_file})
-            continue
-        digest = digest_file(path)
-        described = {"table_name": table_name, "log_file": log_file, "sha256": digest.sha256,
-                     "size_bytes": digest.size_bytes, "ends_with_newline": digest.ends_with_newline}
-        files.append(described)
-        if log_file.endswith(".json"):
-            actions, blank = _json_file_layout(path.read_bytes())  # one commit: small
-            described["blank_lines"] = json.dumps(blank, separators=(",", ":"), ensure_ascii=False) if blank else None
-            lines += [{"table_name": table_name, "log_file": log_file, "line_number": line_number,
-                       "line_text": text} for line_number, text in actions]
-            if len(lines) >= batch_rows:
-                _append(con, "reference_log_lines", lines)
-                lines = []
+    names = [f for (f,) in con.execute("select log_file from delta_log_files where table_name = ? order by log_file",
+                                       [table_name]).fetchall()]
+    present = log.describe(names)  # an object store: one listing, then many objects fetched at a time
+    for start in range(0, len(names), FETCH_CHUNK):
+        chunk = names[start:start + FETCH_CHUNK]
+        log.fetch([present[n] for n in chunk if n in present])
+        for log_file in chunk:
+            digest = log.digest(log_file) if log_file in present else None
+            if digest is None:
+                files.append({"table_name": table_name, "log_file": log_file})
+                continue
+            described = {"table_name": table_name, "log_file": log_file, "sha256": digest.sha256,
+                         "size_bytes": digest.size_bytes, "ends_with_newline": digest.ends_with_newline}
+            files.append(described)
+            if log_file.endswith(".json"):
+                actions, blank = _json_file_layout(log.read_bytes(log_file))  # one commit: small
+                described["blank_lines"] = json.dumps(blank, separators=(",", ":"), ensure_ascii=False) if blank else None
+                lines += [{"table_name": table_name, "log_file": log_file, "line_number": line_number,
+                           "line_text": text} for line_number, text in actions]
+                if len(lines) >= batch_rows:
+                    _append(con, "reference_log_lines", lines)
+                    lines = []
     _append(con, "reference_log_lines", lines)
     _replace(con, "reference_log_files", table_name, files)
 
@@ -263,7 +275,7 @@ def _parses(text: str) -> bool:
     return True
 
 
-def load_checkpoint_reference(con: CatalogConnection, table_name: str, log_dir: Path, batch_rows: int = 100_000) -> None:
+def load_checkpoint_reference(con: CatalogConnection, table_name: str, log: TableLog, batch_rows: int = 100_000) -> None:
     """Per-action hashes of every Parquet checkpoint row: pyarrow's read, and the catalog's action_json.
 
     Both sides are compared as typed values, not as text: the stored JSON is parsed back into the
@@ -286,7 +298,7 @@ def load_checkpoint_reference(con: CatalogConnection, table_name: str, log_dir: 
     hasher.execute("set TimeZone = 'UTC'")  # as the extractor renders timestamps
     try:
         for log_file in parquet_files:
-            parquet = pq.ParquetFile(log_dir / log_file)
+            parquet = pq.ParquetFile(log.local_copy(log_file))
             first = 1
             for batch in parquet.iter_batches(batch_size=batch_rows):
                 last = first + batch.num_rows - 1
@@ -340,23 +352,23 @@ def _checkpoint_row_hashes(hasher, parquet_rows: pa.Table, catalog_rows: pa.Tabl
         hasher.unregister("catalog_rows")
 
 
-def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Path, start: int, latest: int) -> None:
+def load_checksum_reference(con: CatalogConnection, table_name: str, log: TableLog, start: int, latest: int) -> None:
     """`.crc` files of replayed versions and the `_last_checkpoint` hint, as written by the writer.
 
-    The directory is listed once, and the rows go to the catalog as columns: a log may hold
+    The log is listed once from `start`, and the rows go to the catalog as columns: a log may hold
     100,000 versions with a `.crc` each (`migrate` reads them all, in ~3 s)."""
     columns: dict[str, list] = {"version": [], "source": [], "num_files": [], "size_bytes": []}
-    entries = os.scandir(log_dir) if log_dir.is_dir() else []
-    crc_files = sorted(
-        (int(entry.name[:20]), entry.name, entry.path) for entry in entries
-        if len(entry.name) == 24 and entry.name.endswith(".crc") and entry.name[:20].isdigit()
-    )
-    for version, name, path in crc_files:
-        if not start <= version <= latest:
-            continue
+    try:
+        listed = log.list(offset=f"{start:020d}")
+    except DeltaLogError:
+        listed = []  # no log left: nothing to compare with
+    crc_files = [o for o in listed if len(o.name) == 24 and o.name.endswith(".crc") and o.name[:20].isdigit()
+                 and start <= int(o.name[:20]) <= latest]
+    log.fetch(crc_files)
+    for crc_file in crc_files:
+        version, name = int(crc_file.name[:20]), crc_file.name
         try:
-            with open(path, "rb") as f:
-                data = json.loads(f.read())
+            data = json.loads(log.local_path(name).read_bytes())
         except ValueError:
             continue  # an unreadable .crc is no checksum
         if not isinstance(data, dict):
@@ -365,10 +377,10 @@ def load_checksum_reference(con: CatalogConnection, table_name: str, log_dir: Pa
                                            _integer(data.get("tableSizeBytes")))):
             columns[column].append(value)
     rows = []
-    hint = log_dir / "_last_checkpoint"
-    if hint.exists():
+    hint = log.read_bytes("_last_checkpoint")
+    if hint is not None:
         try:
-            data = json.loads(hint.read_text(encoding="utf-8"))
+            data = json.loads(hint.decode("utf-8"))
             if start <= int(data["version"]) <= latest:
                 # `size` (actions in the checkpoint) is not compared: old delta-rs writers put the
                 # checkpoint's byte count there (corpus: checkpoint_with_partitions, issue_1374).

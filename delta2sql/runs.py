@@ -17,15 +17,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from delta2sql.batches import DEFAULT_BATCH_SIZE, Batch, default_checkpoint_batch_rows, plan_batches
 from delta2sql.catalog import CatalogConnection
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
-from delta2sql.file_digest import digest_file
-from delta2sql.log_listing import LogSegment, plan_segment
+from delta2sql.log_listing import LogSegment, TableLog, plan_segment
 from delta2sql.progress import Reporter
 
 # The dbt-built catalog tables that hold rows per table (delta_tables is a view).
@@ -105,10 +103,10 @@ def _committed_batches(con: CatalogConnection, run_id: str) -> list[tuple]:
     ).fetchall()
 
 
-def _segment_of(run: _Run, root: Path, catalog_version: int | None) -> LogSegment:
+def _segment_of(run: _Run, log: TableLog, catalog_version: int | None) -> LogSegment:
     if run.mode == "catch_up":
-        return plan_segment(root, run.to_version, after_version=run.from_version - 1, catalog_version=catalog_version)
-    return plan_segment(root, run.to_version, full_history=run.checkpoint_version is None,
+        return plan_segment(log, run.to_version, after_version=run.from_version - 1, catalog_version=catalog_version)
+    return plan_segment(log, run.to_version, full_history=run.checkpoint_version is None,
                         checkpoint_version=run.checkpoint_version, catalog_version=catalog_version)
 
 
@@ -135,28 +133,28 @@ def _same_batches(committed: list[tuple], batches: list[Batch]) -> bool:
     )
 
 
-def _check_landed_log_unchanged(con: CatalogConnection, table_name: str, root: Path, latest_version: int) -> None:
+def _check_landed_log_unchanged(con: CatalogConnection, table_name: str, log: TableLog, latest_version: int) -> None:
     """A catch-up appends to what was landed: refuse when the landed commits changed since.
 
     Sizes are compared for every landed commit still listed (old ones may have been cleaned up,
     which is normal), and the bytes of the newest landed commit, where a torn write would show.
     """
-    log_dir = root / "_delta_log"
+    log_dir = log.log_dir
     landed = con.execute(
         "select log_file, size_bytes, sha256 from delta_log_files where table_name = ? "
         "and file_kind in ('commit', 'checkpoint_commit') and version <= ? order by version",
         [table_name, latest_version],
     ).fetchall()
-    resized, _ = resized_or_gone(log_dir, [(log_file, size) for log_file, size, _ in landed])
+    resized, _ = resized_or_gone(log, [(log_file, size) for log_file, size, _ in landed])
     if resized:
         raise DeltaLogError(f"{log_dir / resized[0]}: its size changed since it was landed"
                             + (f" (and {len(resized) - 1} more files)" if len(resized) > 1 else "")
                             + "; see `delta2sql drift`, and re-land with --full-refresh if the change is intended")
     if landed:
         log_file, _, sha256 = landed[-1]
-        path = log_dir / log_file
-        if path.exists() and digest_file(path).sha256 != sha256:
-            raise DeltaLogError(f"{path}: its bytes changed since it was landed; see `delta2sql drift`")
+        digest = log.digest(log_file)
+        if digest is not None and digest.sha256 != sha256:
+            raise DeltaLogError(f"{log_dir / log_file}: its bytes changed since it was landed; see `delta2sql drift`")
 
 
 def clear_table(con: CatalogConnection, table_name: str, keep_run_history: bool = False) -> None:
@@ -193,7 +191,7 @@ def _start_run(con: CatalogConnection, table_name: str, target: str, segment: Lo
             con.execute(
                 "insert into delta_log_tables (table_name, table_uri, replay_start_version, latest_version, "
                 "checkpoint_version, checkpoint_kind, status, listing_warnings) values (?, ?, ?, ?, ?, ?, 'landing', ?)",
-                [table_name, str(segment.table_root.resolve()), segment.replay_start_version, segment.latest_version,
+                [table_name, segment.uri, segment.replay_start_version, segment.latest_version,
                  run.checkpoint_version, checkpoint.kind if checkpoint else None, json.dumps(segment.warnings)],
             )
         con.execute(
@@ -286,7 +284,7 @@ def _fail_run(con: CatalogConnection, run_id: str, error: str) -> None:
         pass
 
 
-def land_table(con: CatalogConnection, table_name: str, root: Path, target: str, options: RunOptions,
+def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: str, options: RunOptions,
                reporter: Reporter) -> LandingResult:
     """Bring `table_name`'s landing rows up to the log (or `options.version`): resume an
     unfinished run, start a full run for a new table (or with `full_refresh`), or catch up a
@@ -303,7 +301,7 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
         why_not = _why_not_resumable(run, state, options)
         if why_not is None:
             try:
-                segment = _segment_of(run, root, options.catalog_version)
+                segment = _segment_of(run, log, options.catalog_version)
             except DeltaLogError as exc:  # e.g. its checkpoint was cleaned up since
                 why_not = str(exc)
         if why_not is None:
@@ -330,14 +328,14 @@ def land_table(con: CatalogConnection, table_name: str, root: Path, target: str,
             if options.version is not None and options.version < published:
                 raise Delta2SqlError(f"{table_name}: the catalog is at version {published}; it cannot go back to "
                                      f"{options.version} (use --full-refresh to re-land)")
-            _check_landed_log_unchanged(con, table_name, root, published)
-            segment = plan_segment(root, options.version, after_version=published,
+            _check_landed_log_unchanged(con, table_name, log, published)
+            segment = plan_segment(log, options.version, after_version=published,
                                    catalog_version=options.catalog_version)
             if segment.latest_version == published:
                 return LandingResult(None, "up_to_date", state["replay_start_version"], published)
             batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows, published), "catch_up"
         else:
-            segment = plan_segment(root, options.version, options.full_history,
+            segment = plan_segment(log, options.version, options.full_history,
                                    catalog_version=options.catalog_version)
             batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows), "full"
         for warning in segment.warnings:

@@ -6,19 +6,18 @@ landed log files gone or resized. `delta2sql drift TABLE` does the full comparis
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from delta2sql.catalog import Catalog
 from delta2sql.catalog_state import UNBUILT_STATUSES
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
-from delta2sql.log_listing import plan_segment
+from delta2sql.log_listing import TableLog, plan_segment
+from delta2sql.log_store import open_log, session
 from delta2sql.reference import create_reference_tables
 
 
 def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]:
-    with catalog.connect() as con:
+    with session(), catalog.connect() as con:
         con.execute_script(load_sql("create_landing_tables.sql"))
         create_reference_tables(con)
         cursor = con.execute(load_sql("table_status.sql"))
@@ -37,15 +36,20 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
             landed = con.execute("select log_file, size_bytes from delta_log_files where table_name = ? "
                                  "and file_kind <> 'catalog_commit' and version <= ?",
                                  [row["table_name"], compared]).fetchall()
-            row["versions_behind"], row["drift"] = _quick_drift(Path(row["table_uri"]), compared, landed)
+            try:
+                log = open_log(row["table_uri"])
+            except Delta2SqlError as exc:
+                row["versions_behind"], row["drift"] = None, f"log unreadable: {exc}"
+                continue
+            row["versions_behind"], row["drift"] = _quick_drift(log, compared, landed)
     return rows
 
 
-def _quick_drift(root: Path, compared_version: int, landed: list[tuple[str, int]]) -> tuple[int | None, str]:
+def _quick_drift(log: TableLog, compared_version: int, landed: list[tuple[str, int]]) -> tuple[int | None, str]:
     """(new versions in the log since `compared_version`, a one-line drift summary)."""
-    resized, gone = resized_or_gone(root / "_delta_log", landed)
     try:
-        behind = plan_segment(root).latest_version - compared_version
+        resized, gone = resized_or_gone(log, landed)
+        behind = plan_segment(log).latest_version - compared_version
     except Delta2SqlError as exc:
         return None, f"log unreadable: {exc}"
     findings = [f"{behind} versions behind"] if behind else []

@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from delta2sql.catalog import Catalog
 from delta2sql.dbt_runner import DbtResult, run_dbt
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
+from delta2sql.log_listing import TableLog
+from delta2sql.log_store import open_log, session
 from delta2sql.progress import Reporter
 from delta2sql.reference import (
     create_reference_tables,
@@ -69,20 +70,19 @@ def _migrated_tables(con, names: list[str] | None) -> list[tuple]:
             raise Delta2SqlError(f"not migrated in this catalog: {', '.join(missing)} (run `delta2sql migrate` first)")
         rows = [known[n] for n in names]
     for table_name, uri, _, _ in rows:
-        _require_catalog_commits_on_disk(con, table_name, Path(uri) / "_delta_log")
+        _require_catalog_commits_on_disk(con, table_name, open_log(uri))
     return rows
 
 
-def _require_catalog_commits_on_disk(con, table_name: str, log_dir: Path) -> None:
+def _require_catalog_commits_on_disk(con, table_name: str, log: TableLog) -> None:
     """delta-rs and the byte checks read the files: versions committed in the catalog after
     cut-over can be validated only once `rollback` has written them back."""
-    only_in_catalog = [
-        log_file for (log_file,) in con.execute(
-            "select log_file from delta_log_files where table_name = ? and file_kind = 'catalog_commit' order by version",
-            [table_name],
-        ).fetchall()
-        if not (log_dir / log_file).exists()
-    ]
+    catalog_commits = [log_file for (log_file,) in con.execute(
+        "select log_file from delta_log_files where table_name = ? and file_kind = 'catalog_commit' order by version",
+        [table_name],
+    ).fetchall()]
+    on_disk = log.describe(catalog_commits) if catalog_commits else {}
+    only_in_catalog = [log_file for log_file in catalog_commits if log_file not in on_disk]
     if only_in_catalog:
         raise Delta2SqlError(
             f"{table_name}: {len(only_in_catalog)} version(s) after cut-over exist only in the catalog (first: "
@@ -96,7 +96,7 @@ def load_references(catalog: Catalog, tables: list[tuple], levels: tuple[str, ..
     try:
         create_reference_tables(con)
         for table_name, uri, start, latest in tables:
-            log_dir = Path(uri) / "_delta_log"
+            log = open_log(uri)
             if "snapshot" in levels:
                 versions = [] if table_name in no_reference_reader else sample_versions(start, latest, num_versions)
                 reporter.event("references_loading", table=table_name, level="snapshot", versions=versions,
@@ -104,12 +104,12 @@ def load_references(catalog: Catalog, tables: list[tuple], levels: tuple[str, ..
                                        f"{', '.join(map(str, versions)) or '(none)'}")
                 for error in load_snapshot_reference(con, table_name, uri, versions):
                     reporter.event("warning", table=table_name, message=f"{table_name}: {error}")
-                load_checksum_reference(con, table_name, log_dir, start, latest)
+                load_checksum_reference(con, table_name, log, start, latest)
             if "bytes" in levels:
                 reporter.event("references_loading", table=table_name, level="bytes",
-                               message=f"{table_name}: re-reading the log files from disk")
-                load_log_file_reference(con, table_name, log_dir)
-                load_checkpoint_reference(con, table_name, log_dir)
+                               message=f"{table_name}: re-reading the log files from {log.log_dir}")
+                load_log_file_reference(con, table_name, log)
+                load_checkpoint_reference(con, table_name, log)
     finally:
         con.close()
 
@@ -154,6 +154,12 @@ def validate_tables(
     levels: tuple[str, ...] = LEVELS,
     num_versions: int = 4,
 ) -> list[CheckResult]:
+    with session():  # each log object re-read once per validation
+        return _validate_tables(catalog, reporter, names, levels, num_versions)
+
+
+def _validate_tables(catalog: Catalog, reporter: Reporter, names: list[str] | None, levels: tuple[str, ...],
+                     num_versions: int) -> list[CheckResult]:
     con = catalog.connect()
     try:
         create_reference_tables(con)

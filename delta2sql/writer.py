@@ -26,6 +26,7 @@ from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import LogReader, land_batch
 from delta2sql.log_listing import LogFile, LogSegment
+from delta2sql.log_store import LocalLog
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.progress import Reporter
 
@@ -66,7 +67,7 @@ class CatalogWriter:
             path.write_bytes(data)
             stat = path.stat()
             log_file = LogFile(path, path.name, version, stat.st_size, stat.st_mtime_ns // 1_000_000)
-            segment = LogSegment(Path(tmp), version, None, [log_file], None, {})
+            segment = LogSegment(LocalLog(tmp), version, None, [log_file], None, {})
             reader = LogReader(con)
             con.begin()
             try:
@@ -100,7 +101,7 @@ class CatalogWriter:
         with self.catalog.connect() as con:
             (uri,) = con.execute("select table_uri from delta_log_tables where table_name = ?",
                                  [self.table_name]).fetchone()
-        [outcome] = migrate_tables([TableSpec(Path(uri), self.table_name)], self.catalog, reporter or Reporter())
+        [outcome] = migrate_tables([TableSpec(uri, self.table_name)], self.catalog, reporter or Reporter())
         if outcome.status != "migrated":
             raise Delta2SqlError(f"{self.table_name}: refreshing the catalog tables failed: {outcome.error}")
 

@@ -30,12 +30,14 @@ create table if not exists delta_log_files (
                                             -- | catalog_commit (written through the catalog after cut-over)
     version               bigint  not null,
     size_bytes            bigint  not null,
-    modification_time     bigint  not null, -- epoch milliseconds, from the file system
+    modification_time     bigint  not null, -- epoch milliseconds, from the file system or object store
     sha256                varchar not null, -- of the file's bytes when landed
     num_actions           bigint  not null,
     ends_with_newline     boolean,          -- JSON files: needed to rebuild the exact bytes
     blank_lines           varchar,          -- JSON files: {"<line>": "<text>"} of lines that are only
                                             -- whitespace (no action, kept for the exact bytes); null if none
+    etag                  varchar,          -- an object store's ETag (or GCS generation) when landed;
+                                            -- null on a file system
     primary key (table_name, log_file)
 );
 

@@ -61,6 +61,7 @@ def test_readme_pastes_top_to_bottom(tmp_path):
     assert session.returncode == 0, output
     for expected in ("events: migrated versions 20..29", "passed, 0 failed", "up to date",
                      "PASS=", "the second writer of that version is refused", "back to file-based",
-                     "events_eu: migrated versions 20..25"):
+                     "events_eu: migrated versions 20..25", "table            s3://lake/sales/events",
+                     "events: no drift"):
         assert expected in output, f"{expected!r} not in:\n{output}"
     assert "Database Error" not in output and "unexpected error" not in output

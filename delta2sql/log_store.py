@@ -1,0 +1,460 @@
+"""Where a table's `_delta_log` lives, and how its files are listed, read and written back.
+
+A table is a local directory (a plain path or `file://`) or a prefix in an object store
+(`s3://`, `s3a://`, `az://`, `abfs[s]://`, `adl://`, `gs://`). Both give the same small API, so
+the listing rules (`log_listing.py`), the landing and the validation do not care which:
+
+- `list()` returns the log's objects (name, size, last-modified, ETag) in name order, starting
+  after an offset where the store can (S3 start-after, Azure and GCS marker listing): a table
+  with a million commits and a checkpoint near its end is listed from the checkpoint on;
+- `fetch(files)` makes local copies that DuckDB and pyarrow read. For a local table these are the
+  files themselves; for an object store they are streamed to a private spool directory in 1 MiB
+  chunks (so memory does not grow with a checkpoint's size), many small commits at a time, each
+  object at most once per `session()`;
+- `put_if_absent()` writes a commit only if its name is free, which the store itself enforces
+  (S3 and Azure `If-None-Match: *`, GCS `ifGenerationMatch=0`).
+
+Object stores are reached with obstore, the Python binding of the Rust `object_store` crate that
+delta-rs itself uses (ADR 0006): it reads credentials where each cloud's tools look, retries
+throttling and transient errors with backoff, and takes delta-rs's `storage_options` keys, so the
+reference reader gets exactly the same configuration. Secrets stay in memory: only the URI is
+recorded or shown.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.file_digest import CHUNK_BYTES, FileDigest, digest_file
+
+OBJECT_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "az": "azure", "azure": "azure", "abfs": "azure", "abfss": "azure",
+                        "adl": "azure", "gs": "gcs"}
+DEFAULT_IO_CONCURRENCY = 16  # objects fetched at once; --io-concurrency
+# obstore's HTTP client options (delta-rs takes them in the same flat map, with or without the
+# cloud's prefix); every other key is the store's own configuration
+_CLIENT_KEYS = {
+    "allow_http", "allow_invalid_certificates", "connect_timeout", "default_content_type", "http1_only",
+    "http2_keep_alive_interval", "http2_keep_alive_timeout", "http2_keep_alive_while_idle", "http2_only",
+    "pool_idle_timeout", "pool_max_idle_per_host", "proxy_url", "proxy_ca_certificate", "proxy_excludes",
+    "randomize_addresses", "read_timeout", "timeout", "user_agent",
+}
+_BOOLEAN_CLIENT_KEYS = {"allow_http", "allow_invalid_certificates", "http1_only", "http2_only", "randomize_addresses"}
+_CLOUD_PREFIXES = ("aws_", "azure_", "google_")
+
+
+class StorageError(Delta2SqlError):
+    """An object store refused or failed a request: the message names the URI and what to set."""
+
+
+@dataclass(frozen=True)
+class LogObject:
+    """One object of a `_delta_log` listing; `name` is relative to `_delta_log`."""
+
+    name: str
+    size_bytes: int
+    modification_time_ms: int
+    etag: str | None = None
+
+
+class ObjectPath(str):
+    """A URI that joins like a `Path` in messages: `ObjectPath("s3://b/t/_delta_log") / "0.json"`."""
+
+    def __truediv__(self, name: str) -> ObjectPath:
+        return ObjectPath(f"{self.rstrip('/')}/{name}")
+
+    @property
+    def parent(self) -> ObjectPath:
+        return ObjectPath(self.rstrip("/").rsplit("/", 1)[0])
+
+
+def is_object_store_uri(text: str) -> bool:
+    return urlsplit(str(text)).scheme.lower() in OBJECT_STORE_SCHEMES
+
+
+def table_uri(location: str | os.PathLike) -> str:
+    """The table's location as the catalog records it: an absolute local path, or the URI
+    without a trailing slash. A URI that carries credentials (user info or a query string such as
+    an Azure SAS token) is refused: they would end up in the catalog."""
+    text = str(location)
+    if not is_object_store_uri(text):
+        if text.startswith("file://"):
+            text = unquote(urlsplit(text).path)
+        return str(Path(text).resolve())
+    parts = urlsplit(text)
+    container_at_account = parts.scheme.lower() in ("abfs", "abfss") and not parts.password  # abfss://container@account
+    if (parts.username and not container_at_account) or parts.password or parts.query:
+        container = f"{parts.username}@" if container_at_account and parts.username else ""
+        raise StorageError(f"{parts.scheme}://{container}{parts.hostname}{parts.path}: the URI carries credentials; give them "
+                           "with --storage-option KEY=VALUE or the environment instead, so they are never recorded")
+    if not parts.netloc:
+        raise StorageError(f"{text}: no bucket or container in the URI")
+    return text.rstrip("/")
+
+
+def split_storage_options(options: dict[str, str]) -> tuple[dict[str, str], dict[str, object]]:
+    """delta-rs's flat `storage_options` as obstore's (store config, client options)."""
+    config, client = {}, {}
+    for key, value in options.items():
+        bare = key.lower()
+        for prefix in _CLOUD_PREFIXES:
+            if bare.startswith(prefix) and bare[len(prefix):] in _CLIENT_KEYS:
+                bare = bare[len(prefix):]
+        if bare in _CLIENT_KEYS:
+            client[bare] = str(value).lower() in ("1", "true", "yes") if bare in _BOOLEAN_CLIENT_KEYS else value
+        else:
+            config[key] = value
+    return config, client
+
+
+class LocalLog:
+    """A table on the local file system: its files are read where they are."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.root = Path(uri)
+        self.log_dir = self.root / "_delta_log"  # shown in messages
+        self.local_dir = self.log_dir  # where DuckDB and pyarrow read the bytes
+        self.storage_options: dict[str, str] = {}
+
+    def list(self, offset: str | None = None, prefix: str = "") -> list[LogObject]:
+        directory = self.log_dir / prefix if prefix else self.log_dir
+        try:
+            entries = [e for e in os.scandir(directory) if e.is_file() and not e.name.startswith(".")]
+        except FileNotFoundError:
+            if prefix:
+                return []
+            raise DeltaLogError(f"{self.root}: not a Delta table (no _delta_log directory)") from None
+        except NotADirectoryError:
+            raise DeltaLogError(f"{directory}: _delta_log is not a directory") from None
+        objects = []
+        for entry in entries:
+            name = prefix + entry.name
+            if offset is None or name > offset:
+                st = entry.stat()  # a DirEntry caches its stat
+                objects.append(LogObject(name, st.st_size, st.st_mtime_ns // 1_000_000))
+        return sorted(objects, key=lambda o: o.name)
+
+    def stat(self, name: str) -> LogObject | None:
+        try:
+            st = (self.log_dir / name).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return LogObject(name, st.st_size, st.st_mtime_ns // 1_000_000)
+
+    def describe(self, names: list[str]) -> dict[str, LogObject]:
+        """The listed size, time and ETag of each of `names` that exists."""
+        return {name: obj for name in names if (obj := self.stat(name)) is not None}
+
+    def fetch(self, files) -> None:
+        """Local files need no copy."""
+
+    def local_path(self, name: str) -> Path:
+        return self.log_dir / name
+
+    def local_copy(self, name: str) -> Path | None:
+        path = self.log_dir / name
+        return path if path.is_file() else None
+
+    def read_bytes(self, name: str) -> bytes | None:
+        path = self.local_copy(name)
+        return None if path is None else path.read_bytes()
+
+    def digest(self, name: str) -> FileDigest | None:
+        path = self.local_copy(name)
+        return None if path is None else digest_file(path)
+
+    def put_if_absent(self, name: str, data: bytes) -> bool:
+        """Write `name` whole or not at all, never replacing a file: a synced temporary file is
+        hard-linked into place (link fails if the name exists), so a reader never sees half a
+        commit. False when the name exists."""
+        path = self.log_dir / name
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with temporary.open("xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return False
+        finally:
+            temporary.unlink(missing_ok=True)
+        return True
+
+    def set_modification_time(self, name: str, modification_time_ms: int) -> None:
+        ns = modification_time_ms * 1_000_000
+        os.utime(self.log_dir / name, ns=(ns, ns))
+
+
+class ObjectStoreLog:
+    """A table in an object store: listed and read with obstore, read locally from a spool."""
+
+    def __init__(self, uri: str, storage_options: dict[str, str], io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> None:
+        from obstore.store import from_url  # imported here: local tables never need it
+
+        self.uri = uri
+        self.log_dir = ObjectPath(uri) / "_delta_log"
+        self.storage_options = dict(storage_options)
+        self.io_concurrency = io_concurrency
+        config, client = split_storage_options(storage_options)
+        try:
+            self.store = from_url(uri, config=config, client_options=client)
+        except BaseException as exc:  # noqa: BLE001 - obstore raises a PanicException (a BaseException) on some keys
+            raise StorageError(f"{uri}: cannot configure the object store: {_first_line(exc)}; check the "
+                               "--storage-option keys (the same as delta-rs's storage_options)") from None
+        self._spool = Path(tempfile.mkdtemp(prefix="delta2sql-spool-"))
+        self.local_dir = self._spool / "_delta_log"
+        self.local_dir.mkdir()
+        self._fetched: dict[str, str | None] = {}  # name -> ETag of the local copy
+        self._lock = threading.Lock()
+        self.requests = {"list": 0, "get": 0, "head": 0, "put": 0}
+
+    def close(self) -> None:
+        shutil.rmtree(self._spool, ignore_errors=True)
+
+    def list(self, offset: str | None = None, prefix: str = "") -> list[LogObject]:
+        """Objects under `_delta_log/<prefix>` after `offset`, in name order. The top level stops at
+        `_sidecars/`: sidecars are read by the names a checkpoint gives, never listed."""
+        import obstore
+
+        objects = []
+        try:
+            stream = obstore.list(self.store, f"_delta_log/{prefix}",
+                                  offset=f"_delta_log/{offset}" if offset else None, chunk_size=1000)
+            for chunk in stream:
+                self.requests["list"] += 1
+                for meta in chunk:
+                    name = meta["path"].removeprefix("_delta_log/")
+                    if offset and name <= offset:
+                        continue  # a store (or emulator: Azurite) that did not start at the offset itself
+                    if not prefix and name.startswith(("_sidecars/", "_staged_commits/")):
+                        return objects  # names sort after every version and _last_checkpoint
+                    objects.append(_log_object(name, meta))
+        except Exception as exc:  # noqa: BLE001 - translated to a message naming the URI
+            raise self._error(exc, f"{self.log_dir}/{prefix}") from None
+        if not objects and not prefix and offset is None:
+            raise DeltaLogError(f"{self.uri}: not a Delta table (no _delta_log objects under this prefix)")
+        return objects
+
+    def stat(self, name: str) -> LogObject | None:
+        import obstore
+
+        self.requests["head"] += 1
+        try:
+            return _log_object(name, obstore.head(self.store, f"_delta_log/{name}"))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, self.log_dir / name) from None
+
+    def describe(self, names: list[str]) -> dict[str, LogObject]:
+        """The listed size, time and ETag of each of `names` that exists: the versioned files by
+        one listing from the first of them, the others (sidecars, staged commits) one by one."""
+        versioned = [n for n in names if "/" not in n and n[:20].isdigit()]
+        found = {}
+        if versioned:
+            wanted = set(versioned)
+            found = {o.name: o for o in self.list(offset=min(versioned)[:20]) if o.name in wanted}
+        for name in names:
+            if name not in found and name not in versioned and (obj := self.stat(name)) is not None:
+                found[name] = obj
+        return found
+
+    def local_path(self, name: str) -> Path:
+        return self.local_dir / name
+
+    def fetch(self, files) -> None:
+        """Local copies of `files` (LogFile or LogObject), `io_concurrency` downloads at a time;
+        an object already copied with the same ETag is not read again."""
+        todo = [f for f in files if f.name not in self._fetched or self._fetched[f.name] != getattr(f, "etag", None)]
+        if not todo:
+            return
+        if len(todo) == 1:
+            self._download(todo[0].name, getattr(todo[0], "etag", None))
+            return
+        with ThreadPoolExecutor(max_workers=self.io_concurrency) as pool:
+            list(pool.map(lambda f: self._download(f.name, getattr(f, "etag", None)), todo))
+
+    def _download(self, name: str, etag: str | None) -> None:
+        import obstore
+
+        target = self.local_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        with self._lock:
+            self.requests["get"] += 1
+        try:
+            result = obstore.get(self.store, f"_delta_log/{name}")
+            with partial.open("wb") as out:
+                for chunk in result.stream(min_chunk_size=CHUNK_BYTES):
+                    out.write(chunk)
+        except FileNotFoundError:
+            partial.unlink(missing_ok=True)
+            raise DeltaLogError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)") from None
+        except Exception as exc:  # noqa: BLE001
+            partial.unlink(missing_ok=True)
+            raise self._error(exc, self.log_dir / name) from None
+        os.replace(partial, target)
+        with self._lock:
+            self._fetched[name] = result.meta.get("e_tag") if etag is None else etag
+
+    def local_copy(self, name: str) -> Path | None:
+        """The local copy of `name`, fetched if need be; None when the object does not exist."""
+        if name not in self._fetched:
+            try:
+                self._download(name, None)
+            except DeltaLogError:
+                return None
+        return self.local_path(name)
+
+    def read_bytes(self, name: str) -> bytes | None:
+        path = self.local_copy(name)
+        return None if path is None else path.read_bytes()
+
+    def digest(self, name: str) -> FileDigest | None:
+        path = self.local_copy(name)
+        return None if path is None else digest_file(path)
+
+    def put_if_absent(self, name: str, data: bytes) -> bool:
+        """Write `name` unless it exists (the store decides, atomically); False when it exists."""
+        import obstore
+        from obstore.exceptions import AlreadyExistsError, NotSupportedError, PreconditionError
+
+        self.requests["put"] += 1
+        try:
+            obstore.put(self.store, f"_delta_log/{name}", data, mode="create")
+        except (AlreadyExistsError, PreconditionError):
+            return False
+        except NotSupportedError as exc:
+            raise StorageError(f"{self.log_dir / name}: this store cannot write only-if-absent "
+                               f"({_first_line(exc)}); nothing written, as an overwrite could lose a commit") from None
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, self.log_dir / name) from None
+        return True
+
+    def set_modification_time(self, name: str, modification_time_ms: int) -> None:
+        """An object's last-modified time is the store's to set: readers use in-commit timestamps
+        or the time it was written back."""
+
+    def _error(self, exc: BaseException, where: str) -> Delta2SqlError:
+        """A message that names the URI and what to set, with no secret in it."""
+        from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+
+        text, full = _summary(exc), str(exc)
+        if isinstance(exc, UnauthenticatedError) or any(m in full for m in _CREDENTIAL_ERRORS):
+            return StorageError(f"{where}: the store rejected the credentials ({text}); set them in the environment "
+                                "(e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_ACCOUNT_KEY) or with "
+                                "--storage-option KEY=VALUE")
+        if isinstance(exc, PermissionDeniedError) or "AccessDenied" in full:
+            return StorageError(f"{where}: access denied ({text}); the credentials need read access to the "
+                                "table's _delta_log")
+        if "NoSuchBucket" in full or "ContainerNotFound" in full:
+            return StorageError(f"{where}: the bucket or container does not exist; check the URI")
+        return StorageError(f"{where}: {text}")
+
+
+def _log_object(name: str, meta: dict) -> LogObject:
+    return LogObject(name, meta["size"], int(meta["last_modified"].timestamp() * 1000), meta.get("e_tag"))
+
+
+# What S3 and Azure answer to a wrong key or signature (Azure: a 403 like any denial)
+_CREDENTIAL_ERRORS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthenticationFailed",
+                      "failed to authenticate the request")
+
+
+def _summary(exc: BaseException) -> str:
+    """The store's own answer, short: HTTP status, error code and message, else the first line."""
+    full = str(exc)
+    status = re.search(r"status code: (\d{3}[A-Za-z ]*)", full)
+    code = re.search(r"<Code>([^<]+)</Code>", full)
+    message = re.search(r"<Message>([^<\n]+)", full)
+    if status or code:
+        return " ".join(part[1].strip() for part in (status, code) if part) + (f": {message[1].strip()}" if message else "")
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+
+
+# Storage options: per table URI (a manifest entry's map), else for every table (--storage-option).
+_OPTIONS: dict[str | None, dict[str, str]] = {}
+_IO_CONCURRENCY = [DEFAULT_IO_CONCURRENCY]
+_OPEN: dict[str, LocalLog | ObjectStoreLog] = {}
+_OPEN_LOCK = threading.Lock()
+_SESSIONS = [0]
+
+
+def use_storage_options(options: dict[str, str], uri: str | None = None) -> None:
+    """Options for the table at `uri`, or for every table with `uri=None`."""
+    _OPTIONS[None if uri is None else table_uri(uri)] = dict(options)
+
+
+def set_io_concurrency(requests: int) -> None:
+    _IO_CONCURRENCY[0] = requests
+
+
+def default_table_name(location: str | os.PathLike) -> str:
+    """The catalog name a table gets unless given one: its directory's (or prefix's) last part."""
+    uri = table_uri(location)
+    if not is_object_store_uri(uri):
+        return Path(uri).name
+    parts = urlsplit(uri)
+    return unquote(parts.path.rstrip("/").rsplit("/", 1)[-1] or parts.netloc)
+
+
+def open_log(location: str | os.PathLike) -> LocalLog | ObjectStoreLog:
+    """The table log at `location`; within a `session()`, one object per URI, so nothing is
+    fetched twice."""
+    uri = table_uri(location)
+    with _OPEN_LOCK:
+        if uri in _OPEN:
+            return _OPEN[uri]
+        if is_object_store_uri(uri):
+            log = ObjectStoreLog(uri, _OPTIONS.get(uri, _OPTIONS.get(None, {})), _IO_CONCURRENCY[0])
+        else:
+            log = LocalLog(uri)
+        if _SESSIONS[0]:
+            _OPEN[uri] = log  # closed with the session
+        elif isinstance(log, ObjectStoreLog):
+            atexit.register(log.close)
+        return log
+
+
+@contextmanager
+def session():
+    """One command's reads: each object is fetched at most once, and the spools are removed at
+    the end. Sessions nest (the outermost one closes)."""
+    with _OPEN_LOCK:
+        _SESSIONS[0] += 1
+    try:
+        yield
+    finally:
+        with _OPEN_LOCK:
+            _SESSIONS[0] -= 1
+            closing = list(_OPEN.values()) if not _SESSIONS[0] else []
+            if closing:
+                _OPEN.clear()
+        for log in closing:
+            if isinstance(log, ObjectStoreLog):
+                log.close()
+
+
+def delta_rs_location(uri: str) -> tuple[str, dict[str, str]]:
+    """What delta-rs is given to read the table: the same URI and the same storage options."""
+    if not is_object_store_uri(uri):
+        return uri, {}
+    return uri, dict(_OPTIONS.get(uri, _OPTIONS.get(None, {})))
