@@ -208,6 +208,21 @@ def _checkpoint_is_readable(checkpoint: Checkpoint, log: TableLog) -> str | None
     return None
 
 
+def latest_listed_version(location: str | os.PathLike | TableLog) -> int:
+    """The newest version the log has a commit or checkpoint for, by listing alone (from the
+    `_last_checkpoint` hint where there is one): no checkpoint is opened, so it is cheap on an
+    object store. Whether that version can be replayed is `plan_segment`'s question."""
+    log = location if isinstance(location, (LocalLog, ObjectStoreLog)) else open_log(location)
+    hint = _read_last_checkpoint_hint(log, [])
+    listed = log.list(offset=f"{hint:020d}") if hint is not None else []
+    versions = [int(o.name[:20]) for o in listed if _COMMIT.match(o.name) or ".checkpoint." in o.name]
+    if not versions:
+        versions = [int(o.name[:20]) for o in log.list() if _COMMIT.match(o.name) or ".checkpoint." in o.name]
+    if not versions:
+        raise DeltaLogError(f"{log.log_dir}: no commit or checkpoint files; not a Delta table")
+    return max(versions)
+
+
 class _TailTooShort(Exception):
     """The listing from the hint or the catalog's version cannot decide the segment alone."""
 

@@ -118,6 +118,14 @@ def split_storage_options(options: dict[str, str]) -> tuple[dict[str, str], dict
     return config, client
 
 
+def _client_settings_from_environment() -> dict[str, str]:
+    """HTTP client settings in the environment (e.g. AWS_ALLOW_HTTP=true for a local MinIO):
+    obstore reads the store's settings from there itself, but client options given in code
+    replace the environment's, so those are carried over explicitly."""
+    return {key: value for key, value in os.environ.items()
+            if (bare := key.lower()).startswith(_CLOUD_PREFIXES) and bare.split("_", 1)[1] in _CLIENT_KEYS}
+
+
 class LocalLog:
     """A table on the local file system: its files are read where they are."""
 
@@ -209,9 +217,9 @@ class ObjectStoreLog:
         self.log_dir = ObjectPath(uri) / "_delta_log"
         self.storage_options = dict(storage_options)
         self.io_concurrency = io_concurrency
-        config, client = split_storage_options(storage_options)
+        config, client = split_storage_options({**_client_settings_from_environment(), **storage_options})
         try:
-            self.store = from_url(uri, config=config, client_options=client)
+            self.store = from_url(uri, config=config or None, client_options=client or None)
         except BaseException as exc:  # noqa: BLE001 - obstore raises a PanicException (a BaseException) on some keys
             raise StorageError(f"{uri}: cannot configure the object store: {_first_line(exc)}; check the "
                                "--storage-option keys (the same as delta-rs's storage_options)") from None

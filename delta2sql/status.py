@@ -1,7 +1,7 @@
 """What the catalog knows about each table, and how far its `_delta_log` has moved on since.
 
-The drift shown here is the cheap kind (listing and file sizes, no hashing): versions behind,
-landed log files gone or resized. `delta2sql drift TABLE` does the full comparison.
+The drift shown here is the cheap kind (listing and file sizes: no file is read, no checkpoint
+opened, nothing hashed): versions behind, landed log files gone or resized. `delta2sql drift TABLE` does the full comparison.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from delta2sql.catalog_state import UNBUILT_STATUSES
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
-from delta2sql.log_listing import TableLog, plan_segment
+from delta2sql.log_listing import TableLog, latest_listed_version
 from delta2sql.log_store import open_log, session
 from delta2sql.reference import create_reference_tables
 
@@ -49,7 +49,7 @@ def _quick_drift(log: TableLog, compared_version: int, landed: list[tuple[str, i
     """(new versions in the log since `compared_version`, a one-line drift summary)."""
     try:
         resized, gone = resized_or_gone(log, landed)
-        behind = plan_segment(log).latest_version - compared_version
+        behind = latest_listed_version(log) - compared_version
     except Delta2SqlError as exc:
         return None, f"log unreadable: {exc}"
     findings = [f"{behind} versions behind"] if behind else []

@@ -55,7 +55,11 @@ class ObjectStoreServer:
     name: str
     secret_key: str  # the option that holds the secret the leak test looks for
 
-    def options(self, secret: str | None = None) -> dict[str, str]:
+    endpoint: str  # where the server answers (for Azurite: with the account's path)
+    base: str  # scheme://host:port of the server, for a FaultProxy in front of it
+
+    def options(self, secret: str | None = None, via: str | None = None) -> dict[str, str]:
+        """Options that reach the server, or `via` a FaultProxy at that base URL."""
         raise NotImplementedError
 
     def location(self, container: str) -> str:
@@ -84,11 +88,11 @@ class S3Server(ObjectStoreServer):
     secret_key = "AWS_SECRET_ACCESS_KEY"
 
     def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
+        self.endpoint = self.base = endpoint
 
-    def options(self, secret: str | None = None) -> dict[str, str]:
+    def options(self, secret: str | None = None, via: str | None = None) -> dict[str, str]:
         """moto accepts any key pair."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
+        return {"AWS_ENDPOINT_URL": via or self.endpoint, "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
                 "AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": secret or "test-secret"}
 
     def location(self, container: str) -> str:
@@ -104,13 +108,15 @@ class AzuriteServer(ObjectStoreServer):
     name = "azure"
     secret_key = "AZURE_STORAGE_ACCOUNT_KEY"
 
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.endpoint = f"{base}/{AZURITE_ACCOUNT}"
 
-    def options(self, secret: str | None = None) -> dict[str, str]:
+    def options(self, secret: str | None = None, via: str | None = None) -> dict[str, str]:
         """Azurite checks the account key: `secret` replaces it only to be refused."""
         return {"AZURE_STORAGE_ACCOUNT_NAME": AZURITE_ACCOUNT, "AZURE_STORAGE_ACCOUNT_KEY": secret or AZURITE_KEY,
-                "AZURE_STORAGE_ENDPOINT": self.endpoint, "AZURE_ALLOW_HTTP": "true"}
+                "AZURE_STORAGE_ENDPOINT": f"{via}/{AZURITE_ACCOUNT}" if via else self.endpoint,
+                "AZURE_ALLOW_HTTP": "true"}
 
     def new_location(self) -> str:
         from azure.storage.blob import BlobServiceClient
@@ -155,7 +161,95 @@ def azurite_server():
     with _running([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
                    "--disableTelemetry", "--silent", "--skipApiVersionCheck", "--loose"],
                   f"http://127.0.0.1:{port}/", "Azurite"):
-        yield AzuriteServer(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}")
+        yield AzuriteServer(f"http://127.0.0.1:{port}")
 
 
 SERVERS = {"s3": s3_server, "azure": azurite_server}
+
+
+class FaultProxy:
+    """An HTTP proxy in front of a server that can delay requests, answer some with an error
+    status, or drop the connection without an answer: throttling bursts, resets and a permanent
+    denial in the middle of a migration, on this machine only.
+
+    `fault(number, method, path)` decides per request (numbered from 1): None forwards it,
+    an int answers with that HTTP status, "drop" closes the connection unanswered."""
+
+    def __init__(self, upstream: str, fault=None, delay_seconds: float = 0.0) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        self.fault = fault or (lambda number, method, path: None)
+        self.requests: list[tuple[str, str, object]] = []  # (method, path, what happened)
+        lock = threading.Lock()
+        target = urlsplit(upstream)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    number = len(proxy.requests) + 1
+                    outcome = proxy.fault(number, self.command, self.path)
+                    proxy.requests.append((self.command, self.path, outcome))
+                if delay_seconds:
+                    time.sleep(delay_seconds)
+                if outcome == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if isinstance(outcome, int):
+                    text = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
+                            b"<Message>injected by the test proxy</Message></Error>")
+                    self.send_response(outcome)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
+                    return
+                upstream_connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                try:
+                    upstream_connection.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                    response = upstream_connection.getresponse()
+                    data = response.read()
+                finally:
+                    upstream_connection.close()
+                self.send_response(response.status, response.reason)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def counts(self) -> dict[str, int]:
+        """Requests by kind (LIST, GET, HEAD, PUT) and the injected faults."""
+        kinds: dict[str, int] = {}
+        for method, path, outcome in self.requests:
+            kind = "fault" if outcome is not None else ("LIST" if method == "GET" and "list-type=" in path
+                                                         or "comp=list" in path else method)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return kinds

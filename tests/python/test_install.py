@@ -22,7 +22,7 @@ from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 pytestmark = pytest.mark.slow
 
 IGNORED = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "target", "logs",
-                                 ".pytest_cache", "sample", "bench-out", "*.duckdb", "*.sqlite")
+                                 ".pytest_cache", "sample", "bench-out", "*.duckdb", "*.sqlite", "node_modules")
 
 
 def run(command: list, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ import pytest
 from conftest import RecordingReporter, invoke_cli, make_catalog
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import HANDWRITTEN_FIXTURES, SURVIVABLE_FIXTURES
-from object_stores import AZURITE_KEY, SERVERS
+from object_stores import AZURITE_KEY, SERVERS, FaultProxy
 
 from delta2sql.catalog import Catalog
 from delta2sql.fingerprint import table_fingerprints
@@ -301,3 +301,73 @@ def test_killed_migrate_resumes_after_the_committed_batches(server, tmp_path):
     assert outcome.status == "migrated", outcome.error
     with clean.connect() as a, catalog.connect() as b:
         assert table_fingerprints(a, "t", IGNORED) == table_fingerprints(b, "t", IGNORED)
+
+
+def _local_fingerprints(table: Path, tmp_path: Path) -> dict:
+    clean = make_catalog("duckdb", tmp_path, "clean" + uuid.uuid4().hex[:4])
+    [outcome] = migrate_tables([TableSpec(table, "t")], clean, RecordingReporter(), RunOptions(batch_size=3))
+    assert outcome.status == "migrated", outcome.error
+    with clean.connect() as con:
+        return table_fingerprints(con, "t", IGNORED)
+
+
+def test_throttling_bursts_and_dropped_connections_are_retried(server, tmp_path):
+    """503 and 429 answers and connections closed unanswered, in the middle of a migrate: the
+    store client retries them with backoff, and the run completes with the same catalog."""
+    DELTALAKE_FIXTURES["many_versions_partitioned_removes"](tmp_path / "t")
+    uri = server.upload(tmp_path / "t", f"{server.new_location()}/t")
+    injected = {**dict.fromkeys(range(6, 10), 503), **dict.fromkeys(range(10, 13), 429), 16: "drop", 17: "drop"}
+    catalog = make_catalog("duckdb", tmp_path, "c")
+    with FaultProxy(server.base, lambda number, method, path: injected.get(number)) as proxy:
+        use_storage_options(server.options(via=proxy.endpoint), uri=uri)
+        [outcome] = migrate_tables([TableSpec(uri, "t")], catalog, RecordingReporter(), RunOptions(batch_size=3))
+    assert outcome.status == "migrated", outcome.error
+    assert proxy.counts()["fault"] == len(injected)
+    with catalog.connect() as con:
+        assert table_fingerprints(con, "t", IGNORED) == _local_fingerprints(tmp_path / "t", tmp_path)
+
+
+def test_a_permanent_error_stops_the_run_which_resumes_later(server, tmp_path):
+    """Access denied from the 2nd batch on: the run fails naming the URI, nothing is marked
+    migrated; once access is back the same migrate resumes after the committed batch."""
+    DELTALAKE_FIXTURES["many_versions_partitioned_removes"](tmp_path / "t")
+    uri = server.upload(tmp_path / "t", f"{server.new_location()}/t")
+    catalog = make_catalog("duckdb", tmp_path, "c")
+    denied = {"from": None}
+
+    def fault(number, method, path):
+        return 403 if denied["from"] is not None and number >= denied["from"] else None
+
+    reporter = RecordingReporter()
+    with FaultProxy(server.base, fault) as proxy:
+        use_storage_options(server.options(via=proxy.endpoint), uri=uri)
+
+        class DenyAfterFirstBatch(RecordingReporter):
+            def event(self, kind, **fields):
+                super().event(kind, **fields)
+                if kind == "batch_committed" and denied["from"] is None:
+                    denied["from"] = len(proxy.requests) + 1
+
+        [failed] = migrate_tables([TableSpec(uri, "t")], catalog, DenyAfterFirstBatch(), RunOptions(batch_size=3))
+        assert failed.status == "failed" and uri in failed.error and "403" in failed.error, failed.error
+        with catalog.connect() as con:
+            assert con.execute("select status from delta_log_tables").fetchall() == [("landing",)]
+            assert con.execute("select count(*) from migration_batches").fetchone()[0] == 1
+        denied["from"] = 10**9  # access is back
+        [outcome] = migrate_tables([TableSpec(uri, "t")], catalog, reporter, RunOptions(batch_size=3))
+    assert outcome.status == "migrated" and outcome.mode == "resume" and outcome.batches_skipped == 1
+    with catalog.connect() as con:
+        assert table_fingerprints(con, "t", IGNORED) == _local_fingerprints(tmp_path / "t", tmp_path)
+
+
+def test_settings_from_the_environment_alone(server, tmp_path, monkeypatch):
+    """No --storage-option: the store's settings and credentials come from the environment, as
+    for each cloud's own tools, for the landing and for delta-rs in the validation."""
+    DELTALAKE_FIXTURES["appends"](tmp_path / "t")
+    uri = server.upload(tmp_path / "t", f"{server.new_location()}/t")
+    for key, value in server.options().items():
+        monkeypatch.setenv(key, value)
+    catalog = make_catalog("duckdb", tmp_path, "c")
+    for command in (["migrate", uri], ["validate", "t"]):
+        result = invoke_cli(catalog, *command)
+        assert result.exit_code == 0, result.output
