@@ -52,6 +52,10 @@ _CLIENT_KEYS = {
 }
 _BOOLEAN_CLIENT_KEYS = {"allow_http", "allow_invalid_certificates", "http1_only", "http2_only", "randomize_addresses"}
 _CLOUD_PREFIXES = ("aws_", "azure_", "google_")
+# delta-rs keys that coordinate its own commits (locking, unsafe renames): they concern writers
+# through delta-rs, which delta2sql never is, so obstore is not given them; delta-rs still is.
+_DELTA_RS_WRITER_KEYS = ("aws_s3_locking_provider", "delta_dynamo_table_name", "aws_s3_allow_unsafe_rename",
+                         "dynamo_lock_")
 
 
 class StorageError(Delta2SqlError):
@@ -108,6 +112,8 @@ def split_storage_options(options: dict[str, str]) -> tuple[dict[str, str], dict
     config, client = {}, {}
     for key, value in options.items():
         bare = key.lower()
+        if bare.startswith(_DELTA_RS_WRITER_KEYS) or bare == "aws_profile":
+            continue  # aws_profile: read by _aws_profile_credentials
         for prefix in _CLOUD_PREFIXES:
             if bare.startswith(prefix) and bare[len(prefix):] in _CLIENT_KEYS:
                 bare = bare[len(prefix):]
@@ -116,6 +122,27 @@ def split_storage_options(options: dict[str, str]) -> tuple[dict[str, str], dict
         else:
             config[key] = value
     return config, client
+
+
+def _aws_profile_credentials(options: dict[str, str]):
+    """AWS credentials from a profile (~/.aws/credentials and config, SSO, `credential_process`),
+    which boto3 reads and `object_store` does not: used when a profile is named (AWS_PROFILE, as
+    an option or in the environment) or the shared files exist, and no key is given outright."""
+    given = {k.lower() for k in options} | {k.lower() for k in os.environ if k.startswith("AWS_")}
+    if given & {"aws_access_key_id", "access_key_id"}:
+        return None
+    profile = next((v for k, v in options.items() if k.lower() == "aws_profile"), os.environ.get("AWS_PROFILE"))
+    files = (os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+             os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"))
+    if profile is None and not any(Path(f).expanduser().is_file() for f in files):
+        return None  # object_store's own chain: web identity, container and instance credentials
+    import boto3
+    from obstore.auth.boto3 import Boto3CredentialProvider
+
+    try:
+        return Boto3CredentialProvider(boto3.Session(profile_name=profile))
+    except Exception as exc:  # noqa: BLE001 - boto3's profile errors, named for the user
+        raise StorageError(f"AWS profile {profile or 'default'}: {exc}") from None
 
 
 def _client_settings_from_environment() -> dict[str, str]:
@@ -219,7 +246,9 @@ class ObjectStoreLog:
         self.io_concurrency = io_concurrency
         config, client = split_storage_options({**_client_settings_from_environment(), **storage_options})
         try:
-            self.store = from_url(uri, config=config or None, client_options=client or None)
+            self._profile = _aws_profile_credentials(storage_options) if urlsplit(uri).scheme in ("s3", "s3a") else None
+            self.store = from_url(uri, config=config or None, client_options=client or None,
+                                  credential_provider=self._profile)
         except BaseException as exc:  # noqa: BLE001 - obstore raises a PanicException (a BaseException) on some keys
             raise StorageError(f"{uri}: cannot configure the object store: {_first_line(exc)}; check the "
                                "--storage-option keys (the same as delta-rs's storage_options)") from None
@@ -232,6 +261,21 @@ class ObjectStoreLog:
 
     def close(self) -> None:
         shutil.rmtree(self._spool, ignore_errors=True)
+
+    def delta_rs_options(self) -> dict[str, str]:
+        """The storage options delta-rs reads this table with: the same as the landing's. A
+        profile's credentials, which delta-rs cannot resolve itself, are handed over resolved."""
+        options = dict(self.storage_options)
+        if self._profile is not None:
+            credential = self._profile()
+            options.update({"AWS_ACCESS_KEY_ID": credential["access_key_id"],
+                            "AWS_SECRET_ACCESS_KEY": credential["secret_access_key"]})
+            if credential.get("token"):
+                options["AWS_SESSION_TOKEN"] = credential["token"]
+            if "region" in self._profile.config and not any(k.lower() in ("aws_region", "region") for k in options):
+                options["AWS_REGION"] = self._profile.config["region"]
+            options = {k: v for k, v in options.items() if k.lower() != "aws_profile"}
+        return options
 
     def list(self, offset: str | None = None, prefix: str = "") -> list[LogObject]:
         """Objects under `_delta_log/<prefix>` after `offset`, in name order. The top level stops at
@@ -463,6 +507,5 @@ def session():
 
 def delta_rs_location(uri: str) -> tuple[str, dict[str, str]]:
     """What delta-rs is given to read the table: the same URI and the same storage options."""
-    if not is_object_store_uri(uri):
-        return uri, {}
-    return uri, dict(_OPTIONS.get(uri, _OPTIONS.get(None, {})))
+    log = open_log(uri)
+    return uri, log.delta_rs_options() if isinstance(log, ObjectStoreLog) else {}

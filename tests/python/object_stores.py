@@ -183,6 +183,7 @@ class FaultProxy:
 
         self.fault = fault or (lambda number, method, path: None)
         self.requests: list[tuple[str, str, object]] = []  # (method, path, what happened)
+        self.authorizations: list[str] = []  # each request's Authorization header
         lock = threading.Lock()
         target = urlsplit(upstream)
         proxy = self
@@ -199,6 +200,7 @@ class FaultProxy:
                     number = len(proxy.requests) + 1
                     outcome = proxy.fault(number, self.command, self.path)
                     proxy.requests.append((self.command, self.path, outcome))
+                    proxy.authorizations.append(self.headers.get("Authorization", ""))
                 if delay_seconds:
                     time.sleep(delay_seconds)
                 if outcome == "drop":

@@ -371,3 +371,29 @@ def test_settings_from_the_environment_alone(server, tmp_path, monkeypatch):
     for command in (["migrate", uri], ["validate", "t"]):
         result = invoke_cli(catalog, *command)
         assert result.exit_code == 0, result.output
+
+
+def test_aws_credentials_from_a_profile(server, tmp_path, monkeypatch):
+    """AWS_PROFILE names a profile of the shared credentials file, as for the AWS CLI: the
+    landing (obstore, through boto3) and delta-rs both sign with its key."""
+    if server.name != "s3":
+        pytest.skip("AWS profiles are S3's")
+    (tmp_path / "credentials").write_text("[lake]\naws_access_key_id = profile-key\naws_secret_access_key = p-secret\n")
+    (tmp_path / "config").write_text("[profile lake]\nregion = eu-west-1\n")
+    DELTALAKE_FIXTURES["appends"](tmp_path / "t")
+    uri = server.upload(tmp_path / "t", f"{server.new_location()}/t")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    catalog = make_catalog("duckdb", tmp_path, "c")
+    with FaultProxy(server.base) as proxy:
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+        monkeypatch.setenv("AWS_PROFILE", "lake")
+        # never reach for instance metadata, whatever happens: nothing leaves this machine
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        monkeypatch.setenv("AWS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        for command in (["migrate", uri], ["validate", "t"]):
+            result = invoke_cli(catalog, *command, f"--storage-option=AWS_ENDPOINT_URL={proxy.endpoint}",
+                                "--storage-option=AWS_ALLOW_HTTP=true")
+            assert result.exit_code == 0, result.output
+    assert proxy.authorizations and all("Credential=profile-key/" in a for a in proxy.authorizations)
