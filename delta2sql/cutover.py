@@ -133,6 +133,8 @@ def _write_back(con: CatalogConnection, table_name: str, log: TableLog, finalize
     if [v for _, v, *_ in files] != list(range(finalized_version + 1, latest + 1)):
         raise Delta2SqlError(f"{table_name}: the catalog does not hold every version from {finalized_version + 1} "
                              f"to {latest} as a catalog commit; nothing written")
+    if files:
+        log.require_put_if_absent()
     written = []
     for log_file, version, sha256, ends_with_newline, modification_time in files:
         lines = [line for (line,) in con.execute(

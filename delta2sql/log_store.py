@@ -107,6 +107,14 @@ def table_uri(location: str | os.PathLike) -> str:
     return text.rstrip("/")
 
 
+def for_cloud(options: dict[str, str], uri: str) -> dict[str, str]:
+    """The options that concern the cloud of `uri`: another cloud's keys (`azure_*` for an S3
+    table, say, from a fleet's shared --storage-option) are left out."""
+    cloud = OBJECT_STORE_SCHEMES.get(urlsplit(uri).scheme.lower())
+    foreign = tuple(prefix for prefix, name in zip(_CLOUD_PREFIXES, ("s3", "azure", "gcs")) if name != cloud)
+    return {k: v for k, v in options.items() if not k.lower().startswith(foreign)}
+
+
 def split_storage_options(options: dict[str, str]) -> tuple[dict[str, str], dict[str, object]]:
     """delta-rs's flat `storage_options` as obstore's (store config, client options)."""
     config, client = {}, {}
@@ -229,6 +237,9 @@ class LocalLog:
             temporary.unlink(missing_ok=True)
         return True
 
+    def require_put_if_absent(self) -> None:
+        """A hard link never replaces a file: always enforced here."""
+
     def set_modification_time(self, name: str, modification_time_ms: int) -> None:
         ns = modification_time_ms * 1_000_000
         os.utime(self.log_dir / name, ns=(ns, ns))
@@ -242,11 +253,13 @@ class ObjectStoreLog:
 
         self.uri = uri
         self.log_dir = ObjectPath(uri) / "_delta_log"
-        self.storage_options = dict(storage_options)
+        self.storage_options = for_cloud(storage_options, uri)
         self.io_concurrency = io_concurrency
-        config, client = split_storage_options({**_client_settings_from_environment(), **storage_options})
+        config, client = split_storage_options({**for_cloud(_client_settings_from_environment(), uri),
+                                                **self.storage_options})
         try:
-            self._profile = _aws_profile_credentials(storage_options) if urlsplit(uri).scheme in ("s3", "s3a") else None
+            self._profile = (_aws_profile_credentials(self.storage_options) if urlsplit(uri).scheme in ("s3", "s3a")
+                             else None)
             self.store = from_url(uri, config=config or None, client_options=client or None,
                                   credential_provider=self._profile)
         except BaseException as exc:  # noqa: BLE001 - obstore raises a PanicException (a BaseException) on some keys
@@ -256,8 +269,11 @@ class ObjectStoreLog:
         self.local_dir = self._spool / "_delta_log"
         self.local_dir.mkdir()
         self._fetched: dict[str, str | None] = {}  # name -> ETag of the local copy
+        self._absent: set[str] = set()  # names a GET found missing
+        # the widest top-level listing of this command (offset, objects): a later listing from
+        # the same or a later name is served from it, so a migrate lists the log once
+        self._listed: tuple[str | None, list[LogObject]] | None = None
         self._lock = threading.Lock()
-        self.requests = {"list": 0, "get": 0, "head": 0, "put": 0}
 
     def close(self) -> None:
         shutil.rmtree(self._spool, ignore_errors=True)
@@ -282,29 +298,30 @@ class ObjectStoreLog:
         `_sidecars/`: sidecars are read by the names a checkpoint gives, never listed."""
         import obstore
 
+        if not prefix and self._listed is not None and (self._listed[0] is None or (offset or "") >= self._listed[0]):
+            return [o for o in self._listed[1] if offset is None or o.name > offset]  # this command listed it
         objects = []
         try:
             stream = obstore.list(self.store, f"_delta_log/{prefix}",
                                   offset=f"_delta_log/{offset}" if offset else None, chunk_size=1000)
-            for chunk in stream:
-                self.requests["list"] += 1
-                for meta in chunk:
-                    name = meta["path"].removeprefix("_delta_log/")
-                    if offset and name <= offset:
-                        continue  # a store (or emulator: Azurite) that did not start at the offset itself
-                    if not prefix and name.startswith(("_sidecars/", "_staged_commits/")):
-                        return objects  # names sort after every version and _last_checkpoint
-                    objects.append(_log_object(name, meta))
+            for meta in (meta for chunk in stream for meta in chunk):  # a page is fetched when reached
+                name = meta["path"].removeprefix("_delta_log/")
+                if offset and name <= offset:
+                    continue  # a store (or emulator: Azurite) that did not start at the offset itself
+                if not prefix and name.startswith(("_sidecars/", "_staged_commits/")):
+                    break  # names sort after every version and _last_checkpoint
+                objects.append(_log_object(name, meta))
         except Exception as exc:  # noqa: BLE001 - translated to a message naming the URI
             raise self._error(exc, f"{self.log_dir}/{prefix}") from None
         if not objects and not prefix and offset is None:
             raise DeltaLogError(f"{self.uri}: not a Delta table (no _delta_log objects under this prefix)")
+        if not prefix:
+            self._listed = (offset, objects)
         return objects
 
     def stat(self, name: str) -> LogObject | None:
         import obstore
 
-        self.requests["head"] += 1
         try:
             return _log_object(name, obstore.head(self.store, f"_delta_log/{name}"))
         except FileNotFoundError:
@@ -346,8 +363,6 @@ class ObjectStoreLog:
         target = self.local_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
-        with self._lock:
-            self.requests["get"] += 1
         try:
             result = obstore.get(self.store, f"_delta_log/{name}")
             with partial.open("wb") as out:
@@ -361,14 +376,18 @@ class ObjectStoreLog:
             raise self._error(exc, self.log_dir / name) from None
         os.replace(partial, target)
         with self._lock:
-            self._fetched[name] = result.meta.get("e_tag") if etag is None else etag
+            self._fetched[name] = _etag(result.meta.get("e_tag")) if etag is None else etag
 
     def local_copy(self, name: str) -> Path | None:
-        """The local copy of `name`, fetched if need be; None when the object does not exist."""
+        """The local copy of `name`, fetched if need be; None when the object does not exist
+        (remembered too: an absent `_last_checkpoint` is asked for once)."""
+        if name in self._absent:
+            return None
         if name not in self._fetched:
             try:
                 self._download(name, None)
             except DeltaLogError:
+                self._absent.add(name)
                 return None
         return self.local_path(name)
 
@@ -385,7 +404,6 @@ class ObjectStoreLog:
         import obstore
         from obstore.exceptions import AlreadyExistsError, NotSupportedError, PreconditionError
 
-        self.requests["put"] += 1
         try:
             obstore.put(self.store, f"_delta_log/{name}", data, mode="create")
         except (AlreadyExistsError, PreconditionError):
@@ -396,6 +414,33 @@ class ObjectStoreLog:
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, self.log_dir / name) from None
         return True
+
+    def require_put_if_absent(self) -> None:
+        """Refuse a store that does not enforce put-if-absent itself. Some S3-compatible servers
+        ignore `If-None-Match: *` and overwrite: a conditional PUT of a probe object is sent twice,
+        and the second must be refused. The probe (`_delta_log/.delta2sql-put-if-absent-*`, a
+        name no Delta reader takes for a log file) is deleted afterwards."""
+        import obstore
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        probe = f".delta2sql-put-if-absent-{uuid.uuid4().hex}"
+        try:
+            if not self.put_if_absent(probe, b"first"):
+                raise StorageError(f"{self.log_dir / probe}: a new name was taken; nothing written")
+            try:
+                obstore.put(self.store, f"_delta_log/{probe}", b"second", mode="create")
+            except (AlreadyExistsError, PreconditionError):
+                return  # refused by the store: it enforces put-if-absent
+            except Exception as exc:  # noqa: BLE001
+                raise self._error(exc, self.log_dir / probe) from None
+            raise StorageError(f"{self.uri}: the store overwrote an object on a conditional PUT (If-None-Match: *, "
+                               "ifGenerationMatch=0); it cannot guarantee a commit is never overwritten, so nothing "
+                               "is written back; use a store or configuration that enforces put-if-absent")
+        finally:
+            try:
+                obstore.delete(self.store, f"_delta_log/{probe}")
+            except Exception:  # noqa: BLE001, S110 - the probe is harmless if it stays
+                pass
 
     def set_modification_time(self, name: str, modification_time_ms: int) -> None:
         """An object's last-modified time is the store's to set: readers use in-commit timestamps
@@ -419,7 +464,12 @@ class ObjectStoreLog:
 
 
 def _log_object(name: str, meta: dict) -> LogObject:
-    return LogObject(name, meta["size"], int(meta["last_modified"].timestamp() * 1000), meta.get("e_tag"))
+    return LogObject(name, meta["size"], int(meta["last_modified"].timestamp() * 1000), _etag(meta.get("e_tag")))
+
+
+def _etag(value: str | None) -> str | None:
+    """An ETag without its quotes: Azure lists it bare and returns it quoted from GET and PUT."""
+    return value.strip('"') if value else value
 
 
 # What S3 and Azure answer to a wrong key or signature (Azure: a 403 like any denial)
@@ -451,8 +501,16 @@ _SESSIONS = [0]
 
 
 def use_storage_options(options: dict[str, str], uri: str | None = None) -> None:
-    """Options for the table at `uri`, or for every table with `uri=None`."""
+    """Options for every table (`uri=None`: `--storage-option`), or for the table at `uri` (a
+    manifest entry's `storage_options:`, which add to and override the others). Every table's
+    earlier options are forgotten when those for every table are given: one command, one set."""
+    if uri is None:
+        _OPTIONS.clear()
     _OPTIONS[None if uri is None else table_uri(uri)] = dict(options)
+
+
+def _options_for(uri: str) -> dict[str, str]:
+    return {**_OPTIONS.get(None, {}), **_OPTIONS.get(uri, {})}
 
 
 def set_io_concurrency(requests: int) -> None:
@@ -476,7 +534,7 @@ def open_log(location: str | os.PathLike) -> LocalLog | ObjectStoreLog:
         if uri in _OPEN:
             return _OPEN[uri]
         if is_object_store_uri(uri):
-            log = ObjectStoreLog(uri, _OPTIONS.get(uri, _OPTIONS.get(None, {})), _IO_CONCURRENCY[0])
+            log = ObjectStoreLog(uri, _options_for(uri), _IO_CONCURRENCY[0])
         else:
             log = LocalLog(uri)
         if _SESSIONS[0]:

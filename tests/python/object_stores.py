@@ -173,9 +173,10 @@ class FaultProxy:
     denial in the middle of a migration, on this machine only.
 
     `fault(number, method, path)` decides per request (numbered from 1): None forwards it,
-    an int answers with that HTTP status, "drop" closes the connection unanswered."""
+    an int answers with that HTTP status, "drop" closes the connection unanswered.
+    `drop_headers` (lower case) are not passed on: a server that ignores a condition."""
 
-    def __init__(self, upstream: str, fault=None, delay_seconds: float = 0.0) -> None:
+    def __init__(self, upstream: str, fault=None, delay_seconds: float = 0.0, drop_headers: tuple[str, ...] = ()) -> None:
         import http.client
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -184,6 +185,7 @@ class FaultProxy:
         self.fault = fault or (lambda number, method, path: None)
         self.requests: list[tuple[str, str, object]] = []  # (method, path, what happened)
         self.authorizations: list[str] = []  # each request's Authorization header
+        self.bytes_sent = 0  # response bodies passed back
         lock = threading.Lock()
         target = urlsplit(upstream)
         proxy = self
@@ -218,7 +220,8 @@ class FaultProxy:
                     return
                 upstream_connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
                 try:
-                    upstream_connection.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in drop_headers}
+                    upstream_connection.request(self.command, self.path, body=body or None, headers=headers)
                     response = upstream_connection.getresponse()
                     data = response.read()
                 finally:
@@ -231,6 +234,8 @@ class FaultProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
+                    with lock:
+                        proxy.bytes_sent += len(data)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

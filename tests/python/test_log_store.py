@@ -11,6 +11,7 @@ import pytest
 from delta2sql.log_store import (
     StorageError,
     default_table_name,
+    for_cloud,
     is_object_store_uri,
     open_log,
     split_storage_options,
@@ -71,3 +72,12 @@ def test_an_option_obstore_cannot_take_is_a_clear_error(tmp_path: Path):
     use_storage_options({"AWS_NO_SUCH_OPTION": "1"}, uri="s3://bucket/odd")
     with pytest.raises(StorageError, match="s3://bucket/odd: cannot configure the object store"):
         open_log("s3://bucket/odd")
+
+
+def test_each_table_gets_its_own_clouds_options():
+    options = {"AWS_REGION": "eu-west-1", "azure_storage_account_name": "acct", "google_service_account": "/k.json",
+               "timeout": "30s"}
+    assert for_cloud(options, "s3://b/t") == {"AWS_REGION": "eu-west-1", "timeout": "30s"}
+    assert for_cloud(options, "abfss://c@acct.dfs.core.windows.net/t") == {"azure_storage_account_name": "acct",
+                                                                             "timeout": "30s"}
+    assert for_cloud(options, "gs://b/t") == {"google_service_account": "/k.json", "timeout": "30s"}
