@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.drift import detect_drift
 from delta2sql.errors import Delta2SqlError, ValidationFailed
-from delta2sql.log_listing import TableLog
-from delta2sql.log_store import open_log, session
+from delta2sql.log_store import TableLog, open_log, session
 from delta2sql.progress import Reporter
 from delta2sql.reference import REFERENCE_TABLES, create_reference_tables
 from delta2sql.runs import clear_table, open_run

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError, DeltaLogError
-from delta2sql.log_listing import TableLog, plan_segment, sidecar_files
-from delta2sql.log_store import open_log, session
+from delta2sql.log_listing import plan_segment, sidecar_files
+from delta2sql.log_store import TableLog, open_log, session
 
 EXIT_CODES = {"behind": 3, "changed": 4, "disappeared": 4, "unreplayable": 4, "checkpoint_disagrees": 5}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from delta2sql.errors import DeltaLogError
-from delta2sql.log_store import LocalLog, LogObject, ObjectStoreLog, open_log
+from delta2sql.log_store import LocalLog, LogObject, ObjectStoreLog, TableLog, open_log
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CLASSIC_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint\.parquet$")
@@ -54,9 +54,6 @@ class Checkpoint:
     version: int
     kind: str  # "classic" | "multipart" | "v2"
     files: tuple[LogFile, ...]
-
-
-TableLog = LocalLog | ObjectStoreLog
 
 
 @dataclass

@@ -463,6 +463,9 @@ class ObjectStoreLog:
         return StorageError(f"{where}: {text}")
 
 
+TableLog = LocalLog | ObjectStoreLog
+
+
 def _log_object(name: str, meta: dict) -> LogObject:
     return LogObject(name, meta["size"], int(meta["last_modified"].timestamp() * 1000), _etag(meta.get("e_tag")))
 

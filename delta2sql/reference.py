@@ -24,8 +24,7 @@ import pyarrow.parquet as pq
 from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import DeltaLogError
 from delta2sql.extract import load_sql, sql_identifier, sql_literal
-from delta2sql.log_listing import TableLog
-from delta2sql.log_store import delta_rs_location, is_object_store_uri
+from delta2sql.log_store import TableLog, delta_rs_location, is_object_store_uri
 from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_json
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog

@@ -23,7 +23,8 @@ from delta2sql.catalog import CatalogConnection
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
-from delta2sql.log_listing import LogSegment, TableLog, plan_segment
+from delta2sql.log_listing import LogSegment, plan_segment
+from delta2sql.log_store import TableLog
 from delta2sql.progress import Reporter
 
 # The dbt-built catalog tables that hold rows per table (delta_tables is a view).

@@ -11,8 +11,8 @@ from delta2sql.catalog_state import UNBUILT_STATUSES
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
-from delta2sql.log_listing import TableLog, latest_listed_version
-from delta2sql.log_store import open_log, session
+from delta2sql.log_listing import latest_listed_version
+from delta2sql.log_store import TableLog, open_log, session
 from delta2sql.reference import create_reference_tables
 
 

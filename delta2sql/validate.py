@@ -16,8 +16,7 @@ from delta2sql.catalog import Catalog
 from delta2sql.dbt_runner import DbtResult, run_dbt
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
-from delta2sql.log_listing import TableLog
-from delta2sql.log_store import open_log, session
+from delta2sql.log_store import TableLog, open_log, session
 from delta2sql.progress import Reporter
 from delta2sql.reference import (
     create_reference_tables,

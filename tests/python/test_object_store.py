@@ -408,3 +408,20 @@ def test_aws_credentials_from_a_profile(server, tmp_path, monkeypatch):
                                 "--storage-option=AWS_ALLOW_HTTP=true")
             assert result.exit_code == 0, result.output
     assert proxy.authorizations and all("Credential=profile-key/" in a for a in proxy.authorizations)
+
+
+def test_a_manifest_of_local_and_object_store_tables(server, tmp_path):
+    """A manifest entry may be a URI with its own storage options, beside a local path; no
+    --storage-option is given, so only the entry's options can reach the store."""
+    DELTALAKE_FIXTURES["appends"](tmp_path / "local")
+    DELTALAKE_FIXTURES["partitioned"](tmp_path / "remote")
+    uri = server.upload(tmp_path / "remote", f"{server.new_location()}/remote")
+    options = "\n".join(f"      {key}: '{value}'" for key, value in server.options().items())
+    (tmp_path / "tables.yml").write_text(
+        f"tables:\n  - path: local\n  - path: {uri}\n    name: orders\n    storage_options:\n{options}\n")
+    catalog = make_catalog("duckdb", tmp_path, "fleet")
+    result = invoke_cli(catalog, "migrate", "--manifest", str(tmp_path / "tables.yml"), "--parallel", "2")
+    assert result.exit_code == 0, result.output
+    with catalog.connect() as con:
+        assert dict(con.execute("select table_name, table_uri from delta_log_tables").fetchall()) == {
+            "local": str((tmp_path / "local").resolve()), "orders": uri}
