@@ -49,7 +49,8 @@ def row(label: str, measured: dict, local_seconds: float, proxy: FaultProxy | No
     return result
 
 
-def bench_table(kind: str, scale: float, latency: float, concurrency: int, server, workdir: Path) -> list[dict]:
+def bench_table(kind: str, scale: float, latency: float, concurrency: int, server, workdir: Path,
+                delta_rs: bool = True) -> list[dict]:
     from bench_tables import generate_long, generate_wide
 
     table = workdir / kind
@@ -66,6 +67,8 @@ def bench_table(kind: str, scale: float, latency: float, concurrency: int, serve
             catalog = workdir / f"{kind}-{len(rows)}.duckdb"
             rows.append(row(f"delta2sql, S3 {label}", measure([*migrate, uri, "--catalog", str(catalog), *options]),
                             local["seconds"], proxy))
+        if not delta_rs:
+            continue
         with FaultProxy(server.base, delay_seconds=delay) as proxy:
             env = {k: v for k, v in server.options(via=proxy.endpoint).items()}
             rows.append(row(f"delta-rs, S3 {label}", measure([str(BIN / "python"), "-c", DELTA_RS_LOAD, uri], env),
@@ -82,11 +85,14 @@ def main() -> None:
     parser.add_argument("--tables", nargs="+", default=["long", "wide"])
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--io-concurrency", type=int, default=64)
+    parser.add_argument("--no-delta-rs", action="store_true",
+                        help="leave out delta-rs (it GETs every commit twice: about 30 ms a commit here)")
     args = parser.parse_args()
     results = []
     with s3_server() as server, tempfile.TemporaryDirectory(prefix="d2s-bench-s3-") as tmp:
         for kind in args.tables:
-            results += bench_table(kind, args.scale, args.latency_ms / 1000, args.io_concurrency, server, Path(tmp))
+            results += bench_table(kind, args.scale, args.latency_ms / 1000, args.io_concurrency, server, Path(tmp),
+                                   not args.no_delta_rs)
     out = REPO / "bench-out"
     out.mkdir(exist_ok=True)
     (out / "object_store.json").write_text(json.dumps(results, indent=2))

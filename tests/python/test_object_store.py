@@ -384,11 +384,17 @@ def test_settings_from_the_environment_alone(server, tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
 
 
-def test_aws_credentials_from_a_profile(server, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def s3_alone():
+    """moto's S3 server, for what only S3 has."""
+    with SERVERS["s3"]() as running:
+        yield running
+
+
+def test_aws_credentials_from_a_profile(s3_alone, tmp_path, monkeypatch):
     """AWS_PROFILE names a profile of the shared credentials file, as for the AWS CLI: the
     landing (obstore, through boto3) and delta-rs both sign with its key."""
-    if server.name != "s3":
-        pytest.skip("AWS profiles are S3's")
+    server = s3_alone
     (tmp_path / "credentials").write_text("[lake]\naws_access_key_id = profile-key\naws_secret_access_key = p-secret\n")
     (tmp_path / "config").write_text("[profile lake]\nregion = eu-west-1\n")
     DELTALAKE_FIXTURES["appends"](tmp_path / "t")
