@@ -431,3 +431,34 @@ def test_a_manifest_of_local_and_object_store_tables(server, tmp_path):
     with catalog.connect() as con:
         assert dict(con.execute("select table_name, table_uri from delta_log_tables").fetchall()) == {
             "local": str((tmp_path / "local").resolve()), "orders": uri}
+
+
+def test_plan_and_catch_up_as_from_local_disk(server, tmp_path):
+    """`plan` says the same of the table in the store as of the local one (but where it is and
+    how long a sample took), and a catch-up of new versions gives the catalog a local catch-up
+    gives."""
+    local_table = tmp_path / "t"
+    DELTALAKE_FIXTURES["checkpoints"](local_table)
+    uri = server.upload(local_table, f"{server.new_location()}/t")
+    catalogs = {side: make_catalog("duckdb", tmp_path, side) for side in ("local", "store")}
+    locations = {"local": str(local_table), "store": uri}
+    options = [f"--storage-option={k}={v}" for k, v in server.options().items()]
+
+    def plan(side: str) -> dict:
+        result = invoke_cli(catalogs[side], "plan", locations[side], *options)
+        assert result.exit_code == 0, result.output
+        [event] = [e for e in map(json.loads, result.output.splitlines()) if e["event"] == "plan"]
+        return {k: v for k, v in event.items()
+                if k not in ("ts", "message", "table_root", "sample_seconds", "estimated_seconds")}
+
+    assert plan("store") == plan("local")
+    for side in catalogs:  # first at version 22, then caught up to 24
+        result = invoke_cli(catalogs[side], "migrate", locations[side], "--version", "22", "--name", "t", *options)
+        assert result.exit_code == 0, result.output
+    assert plan("store") == plan("local")  # a catch-up of 23..24
+    for side in catalogs:
+        result = invoke_cli(catalogs[side], "migrate", locations[side], "--name", "t", *options)
+        assert result.exit_code == 0, result.output
+    with catalogs["local"].connect() as a, catalogs["store"].connect() as b:
+        assert table_fingerprints(a, "t", IGNORED) == table_fingerprints(b, "t", IGNORED)
+        assert b.execute("select latest_version from delta_log_tables").fetchone() == (24,)
