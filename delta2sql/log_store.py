@@ -161,7 +161,19 @@ def _client_settings_from_environment() -> dict[str, str]:
             if (bare := key.lower()).startswith(_CLOUD_PREFIXES) and bare.split("_", 1)[1] in _CLIENT_KEYS}
 
 
-class LocalLog:
+class _LogReads:
+    """Reads that follow from `local_copy` alike for every store."""
+
+    def read_bytes(self, name: str) -> bytes | None:
+        path = self.local_copy(name)
+        return None if path is None else path.read_bytes()
+
+    def digest(self, name: str) -> FileDigest | None:
+        path = self.local_copy(name)
+        return None if path is None else digest_file(path)
+
+
+class LocalLog(_LogReads):
     """A table on the local file system: its files are read where they are."""
 
     def __init__(self, uri: str) -> None:
@@ -210,14 +222,6 @@ class LocalLog:
         path = self.log_dir / name
         return path if path.is_file() else None
 
-    def read_bytes(self, name: str) -> bytes | None:
-        path = self.local_copy(name)
-        return None if path is None else path.read_bytes()
-
-    def digest(self, name: str) -> FileDigest | None:
-        path = self.local_copy(name)
-        return None if path is None else digest_file(path)
-
     def put_if_absent(self, name: str, data: bytes) -> bool:
         """Write `name` whole or not at all, never replacing a file: a synced temporary file is
         hard-linked into place (link fails if the name exists), so a reader never sees half a
@@ -245,7 +249,7 @@ class LocalLog:
         os.utime(self.log_dir / name, ns=(ns, ns))
 
 
-class ObjectStoreLog:
+class ObjectStoreLog(_LogReads):
     """A table in an object store: listed and read with obstore, read locally from a spool."""
 
     def __init__(self, uri: str, storage_options: dict[str, str], io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> None:
@@ -390,14 +394,6 @@ class ObjectStoreLog:
                 self._absent.add(name)
                 return None
         return self.local_path(name)
-
-    def read_bytes(self, name: str) -> bytes | None:
-        path = self.local_copy(name)
-        return None if path is None else path.read_bytes()
-
-    def digest(self, name: str) -> FileDigest | None:
-        path = self.local_copy(name)
-        return None if path is None else digest_file(path)
 
     def put_if_absent(self, name: str, data: bytes) -> bool:
         """Write `name` unless it exists (the store decides, atomically); False when it exists."""
