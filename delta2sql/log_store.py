@@ -42,7 +42,9 @@ from delta2sql.object_downloads import Downloads
 
 OBJECT_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "az": "azure", "azure": "azure", "abfs": "azure", "abfss": "azure",
                         "adl": "azure", "gs": "gcs"}
-DEFAULT_IO_CONCURRENCY = 16  # objects fetched at once; --io-concurrency
+# objects fetched at once (--io-concurrency): at 20 ms a round trip, 64 in flight bring a batch of
+# 1,000 commits in about the time DuckDB takes to land one (README "Tables in an object store")
+DEFAULT_IO_CONCURRENCY = 64
 # obstore's HTTP client options (delta-rs takes them in the same flat map, with or without the
 # cloud's prefix); every other key is the store's own configuration
 _CLIENT_KEYS = {

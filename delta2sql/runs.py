@@ -34,6 +34,9 @@ MART_TABLES = (
 )
 LANDING_TABLES = ("delta_log_actions", "delta_log_files")
 CATCH_UP_STATUSES = ("landed", "migrated", "file_based")  # published, and read from the log
+# batches an object store fetches ahead of the one being landed: two keep its downloads busy
+# while a batch is landed, where one left them idle whenever a batch arrived before its turn
+PREFETCH_BATCHES = 2
 
 
 @dataclass
@@ -217,8 +220,8 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
     try:
         with reporter.task(f"landing {table_name}", sum(b.bytes for b in todo)) as advance:
             for number, batch in enumerate(todo, start=1):
-                if number < len(todo):
-                    segment.log.prefetch(todo[number].files)  # an object store's next batch arrives meanwhile
+                for ahead in todo[number:number + PREFETCH_BATCHES]:
+                    segment.log.prefetch(ahead.files)  # an object store's next batches arrive meanwhile
                 prior = 0
                 if batch.rows and batch.describes_files and batch.rows[0] > 0:
                     prior = con.execute(  # this file's earlier slices, committed by earlier batches

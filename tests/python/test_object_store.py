@@ -13,6 +13,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -26,7 +27,14 @@ from object_stores import AZURITE_KEY, SERVERS, FaultProxy
 from delta2sql.catalog import Catalog
 from delta2sql.fingerprint import table_fingerprints
 from delta2sql.log_listing import plan_segment
-from delta2sql.log_store import ObjectStoreLog, open_log, session, use_storage_options
+from delta2sql.log_store import (
+    DEFAULT_IO_CONCURRENCY,
+    ObjectStoreLog,
+    open_log,
+    session,
+    set_io_concurrency,
+    use_storage_options,
+)
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.object_downloads import Downloads
 from delta2sql.runs import RunOptions
@@ -166,6 +174,58 @@ def test_a_commit_is_fetched_once_per_migrate(server, tmp_path):
     assert sorted(fetched) == sorted(set(fetched))
     assert f"{20:020d}.checkpoint.parquet" in fetched and f"{24:020d}.json" in fetched
     assert not any(name.startswith(f"{i:020d}.") for name in fetched for i in range(20))
+
+
+def test_the_next_batches_are_fetched_while_one_is_landed(server, tmp_path):
+    """With --io-concurrency 2 and batches of 3 commits: never more than 2 downloads at once, and
+    when the first batch is committed, the files of the next two batches have been asked for
+    (fetched while it was landed) and none after them. The fixture has a checkpoint at 30 and
+    commits up to 39."""
+    DELTALAKE_FIXTURES["many_versions_partitioned_removes"](tmp_path / "t")
+    uri = server.upload(tmp_path / "t", f"{server.new_location()}/t")
+    use_storage_options(server.options(), uri=uri)
+    lock, in_flight, most, asked = threading.Lock(), [0], [0], []
+    original_start, original_download = Downloads.start, Downloads._download
+
+    def start(self, key, target):
+        asked.append(key.removeprefix("_delta_log/"))
+        return original_start(self, key, target)
+
+    def download(self, key, target):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            return original_download(self, key, target)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    asked_at_first_commit = []
+
+    class Recording(RecordingReporter):
+        def event(self, kind, **fields):
+            super().event(kind, **fields)
+            if kind == "batch_committed" and not asked_at_first_commit:
+                asked_at_first_commit.extend(asked)
+
+    Downloads.start, Downloads._download = start, download
+    set_io_concurrency(2)
+    catalog = make_catalog("duckdb", tmp_path, "c")
+    try:
+        [outcome] = migrate_tables([TableSpec(uri, "t")], catalog, Recording(), RunOptions(batch_size=3))
+    finally:
+        Downloads.start, Downloads._download = original_start, original_download
+        set_io_concurrency(DEFAULT_IO_CONCURRENCY)
+    assert outcome.status == "migrated", outcome.error
+    assert 1 <= most[0] <= 2
+    with catalog.connect() as con:
+        third_batch_ends = con.execute("select last_version from migration_batches order by batch_number "
+                                       "limit 1 offset 2").fetchone()[0]
+    versions = {int(name[:20]) for name in asked_at_first_commit if name[:20].isdigit()}
+    assert max(versions) == third_batch_ends
+    assert {f"{v:020d}.json" for v in range(31, third_batch_ends + 1)} <= set(asked_at_first_commit)
+    assert len(asked) == len(set(asked))  # and each object once
 
 
 def test_drift_and_catch_up(server, tmp_path):
