@@ -264,7 +264,6 @@ class ObjectStoreLog(_LogReads):
         self.uri = uri
         self.log_dir = ObjectPath(uri) / "_delta_log"
         self.storage_options = for_cloud(storage_options, uri)
-        self.io_concurrency = io_concurrency
         config, client = split_storage_options({**for_cloud(_client_settings_from_environment(), uri),
                                                 **self.storage_options})
         try:

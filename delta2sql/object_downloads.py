@@ -30,7 +30,7 @@ class Downloads:
     def start(self, key: str, target: Path) -> Future:
         """Download `key` to `target` in the background; the future gives the object's metadata
         (obstore's ObjectMeta) or raises what the store raised (FileNotFoundError when absent).
-        The file exists only once it is whole."""
+        The file is whole once the future is done; a failed download leaves none."""
         return self._pool.submit(self._download, key, str(target))
 
     def _download(self, key: str, target: str) -> dict:

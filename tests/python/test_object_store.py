@@ -400,38 +400,33 @@ def test_throttling_bursts_and_dropped_connections_are_retried(server, tmp_path)
 
 
 def test_a_permanent_error_stops_the_run_which_resumes_later(server, tmp_path):
-    """Access denied once the first batch is committed: the run fails naming the URI when a batch
-    needs an object it could not read, nothing is marked migrated; once access is back the same
-    migrate resumes after the committed batches. (The 2nd batch was read while the 1st landed, so
-    the 3rd is usually the first one denied.)"""
+    """Access to the commits from version 34 on is denied: the batches before them commit (the
+    checkpoint at 30, its commit, 31-33: three), the run fails naming the URI, nothing is marked
+    migrated; once access is back the same migrate resumes after those three. Denied by object,
+    not from a moment on: the next batches are fetched while one is landed, so a denial from a
+    moment on would hit whichever batch was being fetched then."""
     DELTALAKE_FIXTURES["many_versions_partitioned_removes"](tmp_path / "t")
     uri = server.upload(tmp_path / "t", f"{server.new_location()}/t")
     catalog = make_catalog("duckdb", tmp_path, "c")
-    denied = {"from": None}
+    denied = {"on": True}
 
     def fault(number, method, path):
-        return 403 if denied["from"] is not None and number >= denied["from"] else None
+        name = path.split("?")[0].rsplit("/", 1)[-1]
+        commit = method == "GET" and name.endswith(".json") and name[:20].isdigit()
+        return 403 if denied["on"] and commit and int(name[:20]) >= 34 else None
 
     reporter = RecordingReporter()
     with FaultProxy(server.base, fault) as proxy:
         use_storage_options(server.options(via=proxy.endpoint), uri=uri)
-
-        class DenyAfterFirstBatch(RecordingReporter):
-            def event(self, kind, **fields):
-                super().event(kind, **fields)
-                if kind == "batch_committed" and denied["from"] is None:
-                    denied["from"] = len(proxy.requests) + 1
-
-        [failed] = migrate_tables([TableSpec(uri, "t")], catalog, DenyAfterFirstBatch(), RunOptions(batch_size=3))
+        [failed] = migrate_tables([TableSpec(uri, "t")], catalog, RecordingReporter(), RunOptions(batch_size=3))
         assert failed.status == "failed" and uri in failed.error and "403" in failed.error, failed.error
         with catalog.connect() as con:
             assert con.execute("select status from delta_log_tables").fetchall() == [("landing",)]
-            committed = con.execute("select count(*) from migration_batches").fetchone()[0]
-        assert committed >= 1
-        denied["from"] = 10**9  # access is back
+            assert con.execute("select count(*) from migration_batches").fetchone()[0] == 3
+        denied["on"] = False  # access is back
         [outcome] = migrate_tables([TableSpec(uri, "t")], catalog, reporter, RunOptions(batch_size=3))
-    assert outcome.status == "migrated" and outcome.mode == "resume" and outcome.batches_skipped == committed
-    assert outcome.batches >= 1  # the denied batch and those after it, landed now
+    assert outcome.status == "migrated" and outcome.mode == "resume" and outcome.batches_skipped == 3
+    assert outcome.batches == 2  # 34-36 and 37-39
     with catalog.connect() as con:
         assert table_fingerprints(con, "t", IGNORED) == _local_fingerprints(tmp_path / "t", tmp_path)
 
