@@ -17,6 +17,11 @@ class FileDigest:
     ends_with_newline: bool
 
 
+def digest_bytes(data: bytes) -> FileDigest:
+    """The same of bytes already in memory (a commit)."""
+    return FileDigest(hashlib.sha256(data).hexdigest(), len(data), data[-1:] == b"\n")
+
+
 def digest_file(path: Path) -> FileDigest:
     digest, size, last = hashlib.sha256(), 0, b""
     with path.open("rb") as f:

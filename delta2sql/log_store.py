@@ -7,10 +7,12 @@ the listing rules (`log_listing.py`), the landing and the validation do not care
 - `list()` returns the log's objects (name, size, last-modified, ETag) in name order, starting
   after an offset where the store can (S3 start-after, Azure and GCS marker listing): a table
   with a million commits and a checkpoint near its end is listed from the checkpoint on;
-- `fetch(files)` makes local copies that DuckDB and pyarrow read. For a local table these are the
-  files themselves; for an object store they are streamed to a private spool directory in 1 MiB
-  chunks (so memory does not grow with a checkpoint's size), many small commits at a time, each
-  object at most once per `session()`;
+- `fetch(files)` brings the objects near, many at a time and each at most once per `session()`.
+  For a local table the files are already there. From an object store, commits and the other
+  small files are held in memory (within `HELD_BYTES`) until the landing `take()`s them, and
+  checkpoints (and any file past the budget) are streamed to a private spool directory in 1 MiB
+  chunks, so memory does not grow with a checkpoint's size. `read_bytes` and `digest` read
+  either; `local_path` is where DuckDB and pyarrow open a checkpoint;
 - `put_if_absent()` writes a commit only if its name is free, which the store itself enforces
   (S3 and Azure `If-None-Match: *`, GCS `ifGenerationMatch=0`).
 
@@ -37,7 +39,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from delta2sql.errors import Delta2SqlError, DeltaLogError
-from delta2sql.file_digest import FileDigest, digest_file
+from delta2sql.file_digest import FileDigest, digest_bytes, digest_file
 from delta2sql.object_downloads import Downloads
 
 OBJECT_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "az": "azure", "azure": "azure", "abfs": "azure", "abfss": "azure",
@@ -45,6 +47,12 @@ OBJECT_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "az": "azure", "azure": "azure"
 # objects fetched at once (--io-concurrency): at 20 ms a round trip, 64 in flight bring a batch of
 # 1,000 commits in about the time DuckDB takes to land one (README "Tables in an object store")
 DEFAULT_IO_CONCURRENCY = 64
+# commit bytes an object store's log holds in memory (the batch being landed and the ones fetched
+# ahead): past it, downloads go to the spool. Writing each commit to a file cost more CPU than
+# fetching it (object_downloads.py); held bytes add to peak RSS (the wide table's 1,000 commits,
+# 29 MB, fetched while its checkpoint lands: +43 MB with 128 MiB, +31 MB with 16 MiB, +20 MB with
+# none, against local disk). Concurrent downloads may overshoot it by their number × 1 MiB.
+HELD_BYTES = 16 << 20
 # obstore's HTTP client options (delta-rs takes them in the same flat map, with or without the
 # cloud's prefix); every other key is the store's own configuration
 _CLIENT_KEYS = {
@@ -164,19 +172,7 @@ def _client_settings_from_environment() -> dict[str, str]:
             if (bare := key.lower()).startswith(_CLOUD_PREFIXES) and bare.split("_", 1)[1] in _CLIENT_KEYS}
 
 
-class _LogReads:
-    """Reads that follow from `local_copy` alike for every store."""
-
-    def read_bytes(self, name: str) -> bytes | None:
-        path = self.local_copy(name)
-        return None if path is None else path.read_bytes()
-
-    def digest(self, name: str) -> FileDigest | None:
-        path = self.local_copy(name)
-        return None if path is None else digest_file(path)
-
-
-class LocalLog(_LogReads):
+class LocalLog:
     """A table on the local file system: its files are read where they are."""
 
     def __init__(self, uri: str) -> None:
@@ -228,6 +224,14 @@ class LocalLog(_LogReads):
         path = self.log_dir / name
         return path if path.is_file() else None
 
+    def read_bytes(self, name: str) -> bytes | None:
+        path = self.local_copy(name)
+        return None if path is None else path.read_bytes()
+
+    def digest(self, name: str) -> FileDigest | None:
+        path = self.local_copy(name)
+        return None if path is None else digest_file(path)
+
     def put_if_absent(self, name: str, data: bytes) -> bool:
         """Write `name` whole or not at all, never replacing a file: a synced temporary file is
         hard-linked into place (link fails if the name exists), so a reader never sees half a
@@ -255,8 +259,9 @@ class LocalLog(_LogReads):
         os.utime(self.log_dir / name, ns=(ns, ns))
 
 
-class ObjectStoreLog(_LogReads):
-    """A table in an object store: listed and read with obstore, read locally from a spool."""
+class ObjectStoreLog:
+    """A table in an object store: listed and read with obstore; commits held in memory,
+    checkpoints read from a local spool."""
 
     def __init__(self, uri: str, storage_options: dict[str, str], io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> None:
         from obstore.store import from_url  # imported here: local tables never need it
@@ -278,9 +283,11 @@ class ObjectStoreLog(_LogReads):
         self.local_dir = self._spool / "_delta_log"
         self.local_dir.mkdir()
         self._downloads = Downloads(self.store, io_concurrency)
-        # each object once: the downloads under way, and the ETag of each local copy (only the
-        # ETag is kept once a copy is made: 100,000 finished futures held 260 MB)
+        # each object once: the downloads under way, the bytes held in memory and the ETag of each
+        # spooled copy (only the ETag is kept once a copy is made: 100,000 finished futures held 260 MB)
         self._pending: dict[str, Future] = {}
+        self._held: dict[str, tuple[str | None, bytes]] = {}
+        self._held_bytes = 0
         self._copied: dict[str, str | None] = {}
         self._absent: set[str] = set()  # names a GET found missing
         # the widest top-level listing of this command (offset, objects): a later listing from
@@ -360,14 +367,14 @@ class ObjectStoreLog(_LogReads):
         return self.local_dir / name
 
     def prefetch(self, files) -> None:
-        """Start the local copies of `files` (LogFile or LogObject) in the background: the next
+        """Start the downloads of `files` (LogFile or LogObject) in the background: the next
         batch arrives while the current one is landed. Errors surface in `fetch`."""
         for f in files:
             self._copy(f.name, getattr(f, "etag", None))
 
     def fetch(self, files) -> None:
-        """Local copies of `files`, `io_concurrency` downloads at a time; an object already
-        copied (or being copied) with the same ETag is not read again."""
+        """Bring `files` near, `io_concurrency` downloads at a time; an object already held or
+        copied (or being fetched) with the same ETag is not read again."""
         for name, download in [(f.name, self._copy(f.name, getattr(f, "etag", None))) for f in files]:
             try:
                 if download is not None:
@@ -377,43 +384,84 @@ class ObjectStoreLog(_LogReads):
             except Exception as exc:  # noqa: BLE001 - translated to a message naming the object
                 raise self._error(exc, self.log_dir / name) from None
 
-    def _copy(self, name: str, etag: str | None) -> Future | None:
-        """The download of `name` under way or just started; None when the local copy is there
-        already, of the listed `etag` (an object that changed since is read again)."""
+    def take(self, name: str) -> bytes:
+        """The bytes of `name` (fetched), no longer held: the landing takes each commit once, and
+        it is read again if asked for again."""
+        data = self.read_bytes(name)
+        if data is None:
+            raise DeltaLogError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)")
         with self._lock:
+            if (held := self._held.pop(name, None)) is not None:
+                self._held_bytes -= len(held[1])
+        return data
+
+    def _copy(self, name: str, etag: str | None) -> Future | None:
+        """The download of `name` under way or just started; None when it is held or copied
+        already, with the listed `etag` (an object that changed since is read again)."""
+        with self._lock:
+            if name in self._held and (etag is None or self._held[name][0] == etag):
+                return None
             if name in self._copied and (etag is None or self._copied[name] == etag):
                 return None
             if name in self._pending:
                 return self._pending[name]
-            if "/" in name:  # a sidecar
+            if "/" in name:  # a sidecar or a staged commit
                 (self.local_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            download = self._pending[name] = self._downloads.start(f"_delta_log/{name}", self.local_dir / name)
+            download = self._pending[name] = self._downloads.start(
+                f"_delta_log/{name}", self.local_dir / name, None if _read_as_file(name) else self._may_hold)
         download.add_done_callback(lambda done: self._settle(name, etag, done))
         return download
 
+    def _may_hold(self, size: int) -> bool:
+        return self._held_bytes + size <= HELD_BYTES
+
     def _settle(self, name: str, etag: str | None, download: Future) -> None:
-        """A download ended: a copy is recorded by its ETag; a failure is forgotten (the next
-        `fetch` asks again, and raises)."""
+        """A download ended: its bytes are held, or its spooled copy recorded, with its ETag; a
+        failure is forgotten (the next `fetch` asks again, and raises)."""
         with self._lock:
             if self._pending.get(name) is download:
                 del self._pending[name]
-            if not download.cancelled() and download.exception() is None:
-                self._copied[name] = etag if etag is not None else _etag(download.result().get("e_tag"))
+            if download.cancelled() or download.exception() is not None:
+                return
+            meta, data = download.result()
+            etag = etag if etag is not None else _etag(meta.get("e_tag"))
+            if (replaced := self._held.pop(name, None)) is not None:
+                self._held_bytes -= len(replaced[1])
+            if data is None:
+                self._copied[name] = etag
+            else:
+                self._held[name] = (etag, data)
+                self._held_bytes += len(data)
 
-    def local_copy(self, name: str) -> Path | None:
-        """The local copy of `name`, fetched if need be; None when the object does not exist
-        (remembered too: an absent `_last_checkpoint` is asked for once)."""
+    def _fetched(self, name: str) -> bytes | Path | None:
+        """The held bytes or the spooled copy of `name`, fetched if need be; None when the object
+        does not exist (remembered too: an absent `_last_checkpoint` is asked for once)."""
         if name in self._absent:
             return None
         try:
-            if (download := self._copy(name, None)) is not None:
-                download.result()
+            if (download := self._copy(name, None)) is not None:  # its result: _settle may still be to come
+                data = download.result()[1]
+                return data if data is not None else self.local_path(name)
         except FileNotFoundError:
             self._absent.add(name)
             return None
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, self.log_dir / name) from None
-        return self.local_path(name)
+        with self._lock:
+            held = self._held.get(name)
+        return held[1] if held is not None else self.local_path(name)
+
+    def local_copy(self, name: str) -> Path | None:
+        """The spooled copy of a checkpoint or sidecar (`_read_as_file`: never held in memory)."""
+        return self._fetched(name)
+
+    def read_bytes(self, name: str) -> bytes | None:
+        fetched = self._fetched(name)
+        return fetched.read_bytes() if isinstance(fetched, Path) else fetched
+
+    def digest(self, name: str) -> FileDigest | None:
+        fetched = self._fetched(name)
+        return digest_file(fetched) if isinstance(fetched, Path) else None if fetched is None else digest_bytes(fetched)
 
     def put_if_absent(self, name: str, data: bytes) -> bool:
         """Write `name` unless it exists (the store decides, atomically); False when it exists."""
@@ -480,6 +528,11 @@ class ObjectStoreLog(_LogReads):
 
 
 TableLog = LocalLog | ObjectStoreLog
+
+
+def _read_as_file(name: str) -> bool:
+    """Checkpoints and sidecars, which DuckDB and pyarrow open by path: never held in memory."""
+    return ".checkpoint." in name or name.startswith("_sidecars/") or name.endswith(".parquet")
 
 
 def _log_object(name: str, meta: dict) -> LogObject:

@@ -367,7 +367,7 @@ def load_checksum_reference(con: CatalogConnection, table_name: str, log: TableL
     for crc_file in crc_files:
         version, name = int(crc_file.name[:20]), crc_file.name
         try:
-            data = json.loads(log.local_path(name).read_bytes())
+            data = json.loads(log.read_bytes(name))
         except ValueError:
             continue  # an unreadable .crc is no checksum
         if not isinstance(data, dict):

@@ -131,6 +131,7 @@ class LatencyProxy:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._writers: set = set()  # both ends of every relayed connection, closed on exit
         self.endpoint = ""
 
     def _run(self) -> None:
@@ -141,11 +142,17 @@ class LatencyProxy:
         self._loop.run_forever()
 
     async def _relay(self, client_reader, client_writer) -> None:
+        self._writers.add(client_writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self._upstream)
-            await asyncio.gather(self._pump(client_reader, upstream_writer), self._pump(upstream_reader, client_writer))
-        except asyncio.CancelledError:  # the relay is closing: a client kept its connection open
+        except ConnectionError:
             client_writer.close()
+            return
+        self._writers.add(upstream_writer)
+        try:
+            await asyncio.gather(self._pump(client_reader, upstream_writer), self._pump(upstream_reader, client_writer))
+        finally:
+            self._writers -= {client_writer, upstream_writer}
 
     async def _pump(self, reader, writer) -> None:
         queue: asyncio.Queue = asyncio.Queue()
@@ -183,9 +190,11 @@ class LatencyProxy:
         self._loop.close()
 
     async def _stop(self) -> None:
-        """Close the listener and every relayed connection (clients may keep theirs open)."""
+        """Close the listener and every relayed connection (clients may keep theirs open), and let
+        the relaying end by itself: Python 3.11's streams report a cancelled connection task as an
+        error."""
         self._server.close()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in self._writers:
+            writer.close()
+        if tasks := [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+            await asyncio.wait(tasks, timeout=5)

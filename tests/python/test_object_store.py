@@ -24,6 +24,7 @@ from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import HANDWRITTEN_FIXTURES, SURVIVABLE_FIXTURES
 from object_stores import AZURITE_KEY, SERVERS, FaultProxy
 
+from delta2sql import log_store
 from delta2sql.catalog import Catalog
 from delta2sql.fingerprint import table_fingerprints
 from delta2sql.log_listing import plan_segment
@@ -161,9 +162,9 @@ def test_a_commit_is_fetched_once_per_migrate(server, tmp_path):
     fetched = []
     original = Downloads._download
 
-    def download(self, key, target):
+    def download(self, key, *rest):
         fetched.append(key.removeprefix("_delta_log/"))
-        return original(self, key, target)
+        return original(self, key, *rest)
 
     Downloads._download = download
     try:
@@ -187,16 +188,16 @@ def test_the_next_batches_are_fetched_while_one_is_landed(server, tmp_path):
     lock, in_flight, most, asked = threading.Lock(), [0], [0], []
     original_start, original_download = Downloads.start, Downloads._download
 
-    def start(self, key, target):
+    def start(self, key, *rest):
         asked.append(key.removeprefix("_delta_log/"))
-        return original_start(self, key, target)
+        return original_start(self, key, *rest)
 
-    def download(self, key, target):
+    def download(self, key, *rest):
         with lock:
             in_flight[0] += 1
             most[0] = max(most[0], in_flight[0])
         try:
-            return original_download(self, key, target)
+            return original_download(self, key, *rest)
         finally:
             with lock:
                 in_flight[0] -= 1
@@ -226,6 +227,39 @@ def test_the_next_batches_are_fetched_while_one_is_landed(server, tmp_path):
     assert max(versions) == third_batch_ends
     assert {f"{v:020d}.json" for v in range(31, third_batch_ends + 1)} <= set(asked_at_first_commit)
     assert len(asked) == len(set(asked))  # and each object once
+
+
+def test_commits_are_held_in_memory_and_spill_to_the_spool_past_the_budget(server, tmp_path, monkeypatch):
+    """While the batches are landed, the spool holds the checkpoint and no commit: the commits
+    are held in memory. With no memory budget every commit goes to the spool instead, and the
+    catalog is the same. The fixture has a checkpoint at 30 and commits up to 39."""
+    DELTALAKE_FIXTURES["many_versions_partitioned_removes"](tmp_path / "t")
+    uri = server.upload(tmp_path / "t", f"{server.new_location()}/t")
+    use_storage_options(server.options(), uri=uri)
+
+    def migrate(budget: int, side: str) -> tuple[Catalog, set[str]]:
+        monkeypatch.setattr(log_store, "HELD_BYTES", budget)
+        spooled = set()
+        with session():
+            log = open_log(uri)  # the migrate's own, as the session keeps it
+
+            class Recording(RecordingReporter):
+                def event(self, kind, **fields):
+                    super().event(kind, **fields)
+                    if kind == "batch_committed":
+                        spooled.update(p.name for p in log.local_dir.rglob("*") if p.is_file())
+
+            catalog = make_catalog("duckdb", tmp_path, side)
+            [outcome] = migrate_tables([TableSpec(uri, "t")], catalog, Recording(), RunOptions(batch_size=3))
+        assert outcome.status == "migrated", outcome.error
+        return catalog, spooled
+
+    held, held_spool = migrate(log_store.HELD_BYTES, "held")
+    spilled, spilled_spool = migrate(0, "spilled")
+    assert held_spool == {f"{30:020d}.checkpoint.parquet"}
+    assert {f"{v:020d}.json" for v in range(31, 40)} <= spilled_spool
+    with held.connect() as a, spilled.connect() as b:
+        assert table_fingerprints(a, "t", frozenset()) == table_fingerprints(b, "t", frozenset())
 
 
 def test_drift_and_catch_up(server, tmp_path):
