@@ -13,10 +13,10 @@ from pathlib import Path
 
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.errors import CatalogError
+from delta2sql.lifecycle import UNBUILT, TableStatus
 
 ENGINE_NAMES = {"duckdb": "DuckDB", "sqlite": "SQLite", "postgres": "PostgreSQL"}
 FILE_SUFFIXES = {"duckdb": {".duckdb", ".ddb"}, "sqlite": {".sqlite", ".sqlite3", ".db"}}
-UNBUILT_STATUSES = ("landing", "landed")  # the catalog tables were never built for these: nothing to check yet
 
 
 def file_engine(path: Path) -> str | None:
@@ -102,7 +102,7 @@ def require_tables(catalog: Catalog, names: list[str], built: bool = True) -> di
                 known = ", ".join(sorted(states)[:10]) + (", ..." if len(states) > 10 else "")
                 raise CatalogError(f"no table {table_name!r} in catalog {catalog.description} (it holds: {known})")
         chosen = {name: states[name] for name in names} if names else states
-        unbuilt = [name for name, (status, _) in sorted(chosen.items()) if status in UNBUILT_STATUSES]
+        unbuilt = [name for name, (status, _) in sorted(chosen.items()) if status in UNBUILT]
         if built and unbuilt and (names or len(unbuilt) == len(chosen)):
             raise CatalogError(unfinished_migration(con, unbuilt[0], *chosen[unbuilt[0]]))
     return {name: status for name, (status, _) in chosen.items()}
@@ -114,7 +114,7 @@ def unfinished_migration(con: CatalogConnection, table_name: str, status: str, u
                       "order by started_at desc limit 1", [table_name]).fetchone()
     run_status, error = row if row is not None else ("none", None)
     command = f"delta2sql migrate {shlex.quote(uri)} --name {shlex.quote(table_name)}"
-    if status == "landing":
+    if status == TableStatus.LANDING:
         return (f"{table_name}: its first migration has not finished (last run {run_status}"
                 f"{': ' + error if error else ''}); `{command}` resumes it")
     return (f"{table_name}: landed but not migrated, a check failed ({error or 'see delta2sql status'}); "

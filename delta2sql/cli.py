@@ -36,6 +36,7 @@ from delta2sql.cutover import finalize_table, rollback_table
 from delta2sql.dbt_runner import plain_dbt_command
 from delta2sql.drift import detect_drift
 from delta2sql.errors import CatalogError, Delta2SqlError
+from delta2sql.lifecycle import HEALTHY
 from delta2sql.log_store import (
     DEFAULT_IO_CONCURRENCY,
     default_table_name,
@@ -420,7 +421,7 @@ def _print_status(catalog: Catalog, rows: list[dict]) -> None:
                f"{row['batches_committed']}/{row['num_batches']} batches" if row["run_mode"] else "")
         run += f" ({row['run_error'][:200]})" if row["run_error"] else ""
         lines.append([row["table_name"], row["status"], versions, run, checks, row["drift"]])
-        healthy = row["status"] in ("migrated", "finalized", "file_based")
+        healthy = row["status"] in HEALTHY
         styles.append(["", "green" if healthy else "yellow", "", "", "", ""])
     print_table(Console(), f"catalog {catalog.description}",
                 ["table", "status", "versions", "last run", "validation", "drift"], lines, styles)

@@ -19,9 +19,11 @@ import hashlib
 import shlex
 from dataclasses import dataclass, field
 
+from delta2sql import lifecycle
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.drift import detect_drift
 from delta2sql.errors import Delta2SqlError, ValidationFailed
+from delta2sql.lifecycle import CATALOG_OWNED, TableStatus
 from delta2sql.log_store import TableLog, open_log, session
 from delta2sql.progress import Reporter
 from delta2sql.reference import REFERENCE_TABLES, create_reference_tables
@@ -54,7 +56,7 @@ def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
         unfinished = open_run(con, table_name)
     if unfinished is not None:
         raise Delta2SqlError(f"{table_name}: a migration run is unfinished; finish it with `delta2sql migrate` first")
-    if status != "migrated" or built != latest:
+    if status != TableStatus.MIGRATED or built != latest:
         raise Delta2SqlError(f"{table_name}: only a migrated table can be finalized (status {status}); "
                              "run `delta2sql migrate` first")
     drift = detect_drift(catalog, table_name)
@@ -71,13 +73,7 @@ def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
         raise ValidationFailed(f"{table_name}: refusing to finalize, validation failed: "
                                + ", ".join(sorted({c.check_name for c in failed})))
     with catalog.connect() as con:
-        moved = con.execute(
-            "update delta_log_tables set status = 'finalized', finalized_version = latest_version, "
-            "finalized_at = current_timestamp where table_name = ? and status = 'migrated' and latest_version = ? "
-            "returning table_name", [table_name, latest],
-        ).fetchall()
-    if not moved:
-        raise Delta2SqlError(f"{table_name}: changed while it was being validated; finalize again")
+        lifecycle.finalize(con, table_name, latest)
     reporter.event("finalized", table=table_name, version=latest,
                    message=f"{table_name}: finalized at version {latest}; writers now commit to the catalog")
     return CutoverResult(table_name, "finalized", latest)
@@ -86,7 +82,7 @@ def finalize_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
 def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> CutoverResult:
     with catalog.connect() as con:
         status, latest, built, finalized_version, uri = _state(con, table_name)
-        if status not in ("finalized", "rolling_back"):
+        if status not in CATALOG_OWNED:
             create_reference_tables(con)  # DDL first: SQLite's executescript would end the transaction
             con.begin()
             try:
@@ -101,8 +97,7 @@ def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
             return CutoverResult(table_name, "removed")
         # writers are refused from here on (they commit only to a 'finalized' table), so no version
         # can be committed in the catalog after the ones written back
-        con.execute("update delta_log_tables set status = 'rolling_back' where table_name = ? and status = 'finalized'",
-                    [table_name])
+        lifecycle.start_rollback(con, table_name)
         status, latest, built, finalized_version, uri = _state(con, table_name)
         with session():
             written = _write_back(con, table_name, open_log(uri), finalized_version, latest)
@@ -112,8 +107,7 @@ def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
         reporter.event("written_back", table=table_name, log_file=name, message=f"{table_name}: wrote {name}")
     _verify_with_delta_rs(catalog, table_name, reporter)
     with catalog.connect() as con:
-        con.execute("update delta_log_tables set status = 'file_based' where table_name = ? "
-                    "and status = 'rolling_back' and latest_version = ?", [table_name, latest])
+        lifecycle.finish_rollback(con, table_name, latest)
     reporter.event("rolled_back", table=table_name, version=latest,
                    message=f"{table_name}: back to file-based at version {latest} "
                            f"({len(written)} catalog commit(s) written to _delta_log, delta-rs agrees)")

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.lifecycle import DRIFT_CHECKED, sql_list
 from delta2sql.log_listing import plan_segment, sidecar_files
 from delta2sql.log_store import TableLog, open_log, session
 
@@ -79,7 +80,7 @@ def _added_paths(path: Path) -> set[str]:
 def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
     with session(), catalog.connect() as con:
         row = con.execute("select table_uri, replay_start_version, coalesce(finalized_version, latest_version) "
-                          "from delta_log_tables where table_name = ? and status in ('migrated', 'finalized')",
+                          f"from delta_log_tables where table_name = ? and status in ({sql_list(DRIFT_CHECKED)})",
                           [table_name]).fetchone()
         if row is None:
             raise Delta2SqlError(f"not migrated in this catalog: {table_name}")

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+from delta2sql import lifecycle
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.dbt_runner import failed_nodes, run_dbt
 from delta2sql.errors import Delta2SqlError
@@ -27,7 +28,7 @@ from delta2sql.names import table_name
 from delta2sql.progress import Reporter
 from delta2sql.reference import create_reference_tables, load_checksum_reference
 from delta2sql.runs import RunOptions, land_table
-from delta2sql.test_failures import ALL_TABLES, findings_by_table, is_data_test
+from delta2sql.test_failures import ALL_TABLES, attribute_build
 
 
 @dataclass(frozen=True)
@@ -137,38 +138,18 @@ def _migrate_tables(specs: list[TableSpec], catalog: Catalog, reporter: Reporter
     # and whether a table has been validated is plain dbt's question (ADR 0004)
     build = run_dbt(["build", "--exclude", "tag:delta_rs", "tag:bytes", "tag:validation_state"], catalog, reporter)
     build_seconds = time.perf_counter() - started
-    broken = failed_nodes(build)
-    # a failed data test blames the tables its failing rows name; anything else
-    # (model errors, skipped nodes, failed unit tests) blames every table of this build
-    errors = [n for n in broken if n["status"] != "fail" or not is_data_test(n)]
-    skipped = [n for n in errors if n["status"] == "skipped"]  # downstream of a failure: counted, not detailed
-    skipped_models = list(dict.fromkeys(n["unique_id"].split(".")[2] for n in skipped))  # a model's unit tests share its name
-    skipped_names = ", ".join(skipped_models[:3]) + (", ..." if len(skipped_models) > 3 else "")
     with catalog.connect() as con:
-        failing = findings_by_table(con, [n for n in broken if n["status"] == "fail" and is_data_test(n)])
-        warned = findings_by_table(con, [n for n in build.run_results if n["status"] == "warn" and is_data_test(n)])
+        failing, warned = attribute_build(con, build.run_results, failed_nodes(build))
         for outcome in landed:
             outcome.seconds += build_seconds
             for warning in warned.get(outcome.name, []) + warned.get(ALL_TABLES, []):  # recorded, not stopping
                 outcome.warnings.append(warning)
                 reporter.event("warning", table=outcome.name, message=f"{outcome.name}: {warning}")
             problems = failing.get(outcome.name, []) + failing.get(ALL_TABLES, [])
-            problems += [f"dbt {n['unique_id']} {n['status']}: {n.get('message')}" for n in errors if n["status"] != "skipped"]
-            if skipped:
-                problems.append(f"{len(skipped)} dbt nodes skipped after that ({skipped_names})")
             if problems:
                 outcome.status, outcome.error = "failed", "; ".join(problems)
-                con.execute("update migration_runs set status = 'failed', error = ?, finished_at = current_timestamp "
-                            "where table_name = ? and status = 'landed'", [outcome.error, outcome.name])
+                lifecycle.fail_build(con, outcome.name, outcome.error)
                 continue
-            con.begin()
-            con.execute(
-                "update delta_log_tables set status = case when status = 'landed' then 'migrated' else status end, "
-                "built_version = ?, migrated_at = current_timestamp where table_name = ?",
-                [seen[outcome.name], outcome.name],
-            )
-            con.execute("update migration_runs set status = 'migrated', finished_at = current_timestamp "
-                        "where table_name = ? and status = 'landed'", [outcome.name])
-            con.commit()
+            lifecycle.record_build(con, outcome.name, seen[outcome.name])
             outcome.status = "migrated"
     return outcomes

@@ -19,10 +19,11 @@ from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS,
 from delta2sql.catalog import Catalog
 from delta2sql.catalog_state import catalog_exists
 from delta2sql.extract import land_batch, load_sql
+from delta2sql.lifecycle import CATALOG_OWNED, PUBLISHED
 from delta2sql.log_listing import plan_segment, sidecar_files
 from delta2sql.log_store import session
 from delta2sql.names import table_name as checked_table_name
-from delta2sql.runs import CATCH_UP_STATUSES, open_run, table_state
+from delta2sql.runs import open_run, table_state
 
 # dbt's share of a migration (start-up, parse, build) measured here: see README "Performance".
 DBT_SECONDS = 6.0
@@ -80,7 +81,7 @@ def _plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | Non
     if state is None or full_refresh:
         return make_plan(path, full_history=full_history, **options)
     status, published = state["status"], state["latest_version"]
-    if status in ("finalized", "rolling_back"):  # writers commit to the catalog: `migrate` reads no log
+    if status in CATALOG_OWNED:  # writers commit to the catalog: `migrate` reads no log
         return MigrationPlan(str(path), published, published, None, "finalized: the log is not read", 0, 0, 0, 0, 0, 0,
                              0, 0, 0.0, DBT_SECONDS, mode="finalized")
     if run is not None:
@@ -88,7 +89,7 @@ def _plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | Non
         resumed = make_plan(path, full_history=full_history, after_version=after, mode="resume", **options)
         resumed.committed_batches = committed
         return resumed
-    if status in CATCH_UP_STATUSES:
+    if status in PUBLISHED:
         plan = make_plan(path, after_version=published, mode="catch_up", **options)
         plan.mode = "catch_up" if plan.latest_version > published else "up_to_date"
         return plan

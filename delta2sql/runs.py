@@ -18,11 +18,13 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
+from delta2sql import lifecycle
 from delta2sql.batches import DEFAULT_BATCH_SIZE, Batch, default_checkpoint_batch_rows, plan_batches
 from delta2sql.catalog import CatalogConnection
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
+from delta2sql.lifecycle import CATALOG_OWNED, OPEN_RUN, PUBLISHED
 from delta2sql.log_listing import LogSegment, plan_segment
 from delta2sql.log_store import TableLog
 from delta2sql.progress import Reporter
@@ -33,7 +35,6 @@ MART_TABLES = (
     "delta_txns", "delta_domain_metadata", "delta_cdc_files",
 )
 LANDING_TABLES = ("delta_log_actions", "delta_log_files")
-CATCH_UP_STATUSES = ("landed", "migrated", "file_based")  # published, and read from the log
 # batches an object store fetches ahead of the one being landed: two keep its downloads busy
 # while a batch is landed, where one left them idle whenever a batch arrived before its turn
 PREFETCH_BATCHES = 2
@@ -95,7 +96,7 @@ def open_run(con: CatalogConnection, table_name: str) -> _Run | None:
         """,
         [table_name],
     ).fetchone()
-    if row is None or row[-2] not in ("running", "failed") or row[-1] is not None:
+    if row is None or row[-2] not in OPEN_RUN or row[-1] is not None:
         return None
     return _Run(*row[:-2])
 
@@ -121,7 +122,7 @@ def _why_not_resumable(run: _Run, state: dict | None, options: RunOptions) -> st
     ratified = options.catalog_version
     if ratified is not None and run.to_version != (ratified if options.version is None else min(options.version, ratified)):
         return f"it lands up to version {run.to_version}, and the catalog has ratified version {ratified}"
-    if run.mode == "catch_up" and (state["status"] not in CATCH_UP_STATUSES
+    if run.mode == "catch_up" and (state["status"] not in PUBLISHED
                                    or run.from_version != state["latest_version"] + 1):
         return f"the table moved on since (status {state['status']}, version {state['latest_version']})"
     return None
@@ -162,14 +163,14 @@ def _check_landed_log_unchanged(con: CatalogConnection, table_name: str, log: Ta
 
 
 def clear_table(con: CatalogConnection, table_name: str, keep_run_history: bool = False) -> None:
-    """Delete `table_name`'s catalog rows (landing, built tables and, unless kept, the history of
-    its runs), in the open transaction."""
-    history = () if keep_run_history else ("migration_batches", "migration_runs")
-    for table in (*LANDING_TABLES, "delta_log_tables", *history):
+    """Delete `table_name`'s catalog rows (landing, built tables, its state and, unless kept, the
+    history of its runs), in the open transaction."""
+    for table in LANDING_TABLES:
         con.execute(f"delete from {table} where table_name = ?", [table_name])
     for table in MART_TABLES:
         if con.relation_exists(table):
             con.execute(f"delete from {table} where table_name = ?", [table_name])
+    lifecycle.remove(con, table_name, keep_run_history)
 
 
 def _start_run(con: CatalogConnection, table_name: str, target: str, segment: LogSegment, mode: str,
@@ -189,22 +190,11 @@ def _start_run(con: CatalogConnection, table_name: str, target: str, segment: Lo
                 con.execute(f"delete from {table} where table_name = ? and version >= ?", [table_name, run.from_version])
         if mode == "full":
             clear_table(con, table_name, keep_run_history=True)
-            con.execute("update migration_runs set status = 'abandoned', finished_at = current_timestamp, "
-                        "error = 'replaced by a full run' where table_name = ? and status in ('running', 'failed') "
-                        "and landed_at is null", [table_name])
-            con.execute(
-                "insert into delta_log_tables (table_name, table_uri, replay_start_version, latest_version, "
-                "checkpoint_version, checkpoint_kind, status, listing_warnings) values (?, ?, ?, ?, ?, ?, 'landing', ?)",
-                [table_name, segment.uri, segment.replay_start_version, segment.latest_version,
-                 run.checkpoint_version, checkpoint.kind if checkpoint else None, json.dumps(segment.warnings)],
-            )
-        con.execute(
-            "insert into migration_runs (run_id, table_name, target, mode, from_version, to_version, checkpoint_version, "
-            "batch_size, checkpoint_batch_rows, num_batches, status, started_at) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', current_timestamp)",
-            [run.run_id, table_name, target, mode, run.from_version, run.to_version, run.checkpoint_version,
-             run.batch_size, run.checkpoint_batch_rows, len(batches)],
-        )
+            lifecycle.abandon_open_runs(con, table_name, "replaced by a full run")
+            lifecycle.start(con, table_name, segment.uri, segment.replay_start_version, segment.latest_version,
+                            run.checkpoint_version, checkpoint.kind if checkpoint else None, json.dumps(segment.warnings))
+        lifecycle.start_run(con, run.run_id, table_name, target, mode, run.from_version, run.to_version,
+                            run.checkpoint_version, run.batch_size, run.checkpoint_batch_rows, len(batches))
         con.commit()
     except BaseException:
         con.rollback()
@@ -260,22 +250,7 @@ def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: 
         for action_type, log_file, count in con.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
             reporter.event("warning", table=table_name,
                            message=f"{table_name}: kept {count} unknown {action_type!r} action(s) verbatim (first in {log_file})")
-        # a compare-and-set on what the run started from: nothing else may have moved the table meanwhile
-        if run.mode == "full":
-            started_from, params = "status = 'landing'", []
-        else:
-            statuses = ", ".join("?" for _ in CATCH_UP_STATUSES)
-            started_from, params = f"status in ({statuses}) and latest_version = ?", [*CATCH_UP_STATUSES, run.from_version - 1]
-        moved = con.execute(
-            "update delta_log_tables set latest_version = ?, status = 'landed', landed_at = current_timestamp "
-            f"where table_name = ? and {started_from} returning table_name",
-            [run.to_version, table_name, *params],
-        ).fetchall()
-        if not moved:
-            raise Delta2SqlError(f"{table_name}: the table changed while run {run.run_id[:8]} was landing "
-                                 "(finalized, rolled back or caught up by another run); nothing published")
-        con.execute("update migration_runs set status = 'landed', landed_at = current_timestamp where run_id = ?",
-                    [run.run_id])
+        lifecycle.publish(con, table_name, run.run_id, run.mode, run.from_version, run.to_version)
         con.commit()
     except BaseException:
         con.rollback()
@@ -284,8 +259,7 @@ def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: 
 
 def _fail_run(con: CatalogConnection, run_id: str, error: str) -> None:
     try:
-        con.execute("update migration_runs set status = 'failed', error = ?, finished_at = current_timestamp "
-                    "where run_id = ?", [error, run_id])
+        lifecycle.fail_run(con, run_id, error)
     except Exception:  # noqa: BLE001, S110 - the connection may be what failed; the run then stays 'running'
         pass
 
@@ -297,7 +271,7 @@ def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: s
     landed one with the versions after its published version. Raises Delta2SqlError."""
     con.execute_script(load_sql("create_landing_tables.sql"))
     state = table_state(con, table_name)
-    if state and state["status"] in ("finalized", "rolling_back"):  # the catalog holds versions the log does not
+    if state and state["status"] in CATALOG_OWNED:  # the catalog holds versions the log does not
         reporter.event("table_finalized", table=table_name, message=f"{table_name}: finalized; its _delta_log is not "
                        "read (writers commit to the catalog); building the catalog tables only")
         return LandingResult(None, "finalized", state["replay_start_version"], state["latest_version"])
@@ -321,14 +295,13 @@ def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: s
             reporter.event("run_resumed", table=table_name, run_id=run.run_id, committed=skip, of=len(batches),
                            message=f"{table_name}: resuming run {run.run_id[:8]} after batch {skip} of {len(batches)}")
         else:
-            con.execute("update migration_runs set status = 'abandoned', finished_at = current_timestamp, error = ? "
-                        "where run_id = ?", [why_not, run.run_id])
+            lifecycle.abandon_run(con, run.run_id, why_not)
             reporter.event("warning", table=table_name,
                            message=f"{table_name}: run {run.run_id[:8]} abandoned: {why_not}; starting over")
             run = None
     if run is None:
         checkpoint_rows = options.checkpoint_batch_rows or default_checkpoint_batch_rows(target)
-        catch_up = state is not None and not options.full_refresh and state["status"] in CATCH_UP_STATUSES
+        catch_up = state is not None and not options.full_refresh and state["status"] in PUBLISHED
         if catch_up:
             published = state["latest_version"]
             if options.version is not None and options.version < published:

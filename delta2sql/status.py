@@ -7,10 +7,10 @@ opened, nothing hashed): versions behind, landed log files gone or resized. `del
 from __future__ import annotations
 
 from delta2sql.catalog import Catalog
-from delta2sql.catalog_state import UNBUILT_STATUSES
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
+from delta2sql.lifecycle import UNBUILT
 from delta2sql.log_listing import latest_listed_version
 from delta2sql.log_store import TableLog, open_log, session
 from delta2sql.reference import create_reference_tables
@@ -29,7 +29,7 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
                 raise Delta2SqlError(f"not in this catalog: {', '.join(sorted(missing))}")
             rows = [r for r in rows if r["table_name"] in names]
         for row in rows:
-            if row["status"] in UNBUILT_STATUSES:  # nothing migrated yet to drift from
+            if row["status"] in UNBUILT:  # nothing migrated yet to drift from
                 row["versions_behind"], row["drift"] = None, "n/a: not migrated"
                 continue
             compared = row["finalized_version"] if row["finalized_version"] is not None else row["latest_version"]

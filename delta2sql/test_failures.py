@@ -35,6 +35,32 @@ def is_data_test(node: dict) -> bool:
     return node["unique_id"].startswith("test.")
 
 
+def node_name(node: dict) -> str:
+    """A node's name in its unique_id (`<kind>.<project>.<name>[.<hash>]`): a test's check name, or
+    for a unit test the name of the model it tests."""
+    return node["unique_id"].split(".")[2]
+
+
+def attribute_build(con: CatalogConnection, run_results: list[dict],
+                    broken: list[dict]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(problems, warnings) per table name (ALL_TABLES: for every table of the build) of a dbt
+    build whose `broken` nodes failed, errored or were skipped. A failed data test blames the
+    tables its failing rows name; anything else (a model's error, a failed unit test) blames every
+    table, and the nodes skipped after it are counted, not detailed."""
+    failed_tests = [n for n in broken if n["status"] == "fail" and is_data_test(n)]
+    errors = [n for n in broken if n not in failed_tests]
+    skipped = [n for n in errors if n["status"] == "skipped"]
+    problems = findings_by_table(con, failed_tests)
+    everywhere = problems.setdefault(ALL_TABLES, [])
+    everywhere += [f"dbt {n['unique_id']} {n['status']}: {n.get('message')}" for n in errors if n not in skipped]
+    if skipped:
+        models = list(dict.fromkeys(node_name(n) for n in skipped))  # a model's unit tests share its name
+        everywhere.append(f"{len(skipped)} dbt nodes skipped after that ({', '.join(models[:3])}"
+                          f"{', ...' if len(models) > 3 else ''})")
+    warnings = findings_by_table(con, [n for n in run_results if n["status"] == "warn" and is_data_test(n)])
+    return problems, warnings
+
+
 def findings(con: CatalogConnection, node: dict) -> list[Finding]:
     """Per table, how many rows the test `node` (a run_results entry) returns now, and the first."""
     failures = f"(\n{node['compiled_code']}\n) as failures"  # new lines: the test may end in a -- comment
@@ -79,7 +105,7 @@ def findings_by_table(con: CatalogConnection, tests: list[dict]) -> dict[str, li
     by_table: dict[str, list[str]] = {}
     for node in tests:
         outcome = {"fail": "failed", "warn": "warned"}.get(node["status"], node["status"])
-        name = node["unique_id"].split(".")[2]  # test.<project>.<name>[.<hash>]
+        name = node_name(node)
         for finding in findings(con, node):
             found = ""
             if {"expected", "observed"} <= finding.first.keys():

@@ -27,7 +27,7 @@ from delta2sql.reference import (
     load_snapshot_reference,
     sample_versions,
 )
-from delta2sql.test_failures import ALL_TABLES, findings
+from delta2sql.test_failures import ALL_TABLES, findings, is_data_test, node_name
 
 LEVELS = ("structure", "snapshot", "bytes")
 
@@ -120,9 +120,9 @@ def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str
     con = catalog.connect()
     try:
         for node in result.run_results:
-            if not node["unique_id"].startswith("test."):
+            if not is_data_test(node):
                 continue
-            check = node["unique_id"].split(".")[2]
+            check = node_name(node)
             tags = manifest[node["unique_id"]]["tags"]
             level = next((t for t in tags if t in LEVELS), "structure")
             found = findings(con, node) if node["status"] in ("fail", "warn") else []

@@ -21,10 +21,12 @@ from pathlib import Path
 import duckdb
 import psycopg
 
+from delta2sql import lifecycle
 from delta2sql.batches import Batch
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import LogReader, land_batch
+from delta2sql.lifecycle import TableStatus
 from delta2sql.log_listing import LogFile, LogSegment
 from delta2sql.log_store import LocalLog
 from delta2sql.migrate import TableSpec, migrate_tables
@@ -51,7 +53,7 @@ class CatalogWriter:
         with self.catalog.connect() as con:
             row = con.execute("select status, latest_version from delta_log_tables where table_name = ?",
                               [self.table_name]).fetchone()
-        if row is None or row[0] != "finalized":
+        if row is None or row[0] != TableStatus.FINALIZED:
             raise Delta2SqlError(f"{self.table_name} is not finalized in this catalog "
                                  f"(status {row[0] if row else 'absent'}); writers use the catalog only after cut-over")
         return row[1]
@@ -71,14 +73,9 @@ class CatalogWriter:
             reader = LogReader(con)
             con.begin()
             try:
-                moved = con.execute(
-                    "update delta_log_tables set latest_version = ? "
-                    "where table_name = ? and status = 'finalized' and latest_version = ? returning table_name",
-                    [version, self.table_name, read_version],
-                ).fetchall()
-                if not moved:
-                    raise VersionConflict(f"{self.table_name}: version {version} was committed by another writer "
-                                          f"(or the table is not finalized); re-read and retry")
+                if not lifecycle.commit_in_catalog(con, self.table_name, read_version, version):
+                    raise VersionConflict(f"{self.table_name}: version {version} was committed by another writer; "
+                                          "re-read and retry")
                 land_batch(reader.con, segment, self.table_name,
                            Batch(1, (log_file,), "commit", "catalog_commit", version, version))
                 reader.ship()

@@ -1,0 +1,262 @@
+"""The lifecycle of a table in the catalog and of its migration runs: every status, the moves
+allowed between them, and every write to the columns that hold them (ADR 0007 draws them).
+
+A table's status (`delta_log_tables.status`) says who holds the truth about it:
+
+- `landing`: a first run is landing it; nothing is published, the catalog tables do not show it;
+- `landed`: a run published its versions, the catalog tables are not built up to them yet (also
+  the state of a table whose build or checks failed: its last run says which, as `failed`);
+- `migrated`: built and checked; the `_delta_log` is still the truth and a catch-up follows it;
+- `finalized`: cut over: writers commit through the catalog, the log is no longer read;
+- `rolling_back`: the catalog's commits are being written back; writers are shut out;
+- `file_based`: rolled back: the log is the truth again, the catalog follows it like `migrated`.
+
+A run's status (`migration_runs.status`): `running`, then `landed` when it publishes and
+`migrated` when the build after it succeeds; `failed` when it stopped (a failed landing is
+resumed by the next `migrate`, which may publish it); `abandoned` when a later run replaced it.
+
+Each move is one compare-and-set UPDATE on the statuses it starts from, so two processes can
+never both make it; from any other status it is refused with `IllegalTransition`, which names the
+table, where it stands and where the move starts. `TABLE_MOVES` and `RUN_MOVES` are the whole
+diagram: the tests walk every pair of status and move against them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from delta2sql.catalog import CatalogConnection
+from delta2sql.errors import Delta2SqlError
+
+
+class TableStatus(StrEnum):
+    LANDING = "landing"
+    LANDED = "landed"
+    MIGRATED = "migrated"
+    FINALIZED = "finalized"
+    ROLLING_BACK = "rolling_back"
+    FILE_BASED = "file_based"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    FAILED = "failed"
+    LANDED = "landed"
+    MIGRATED = "migrated"
+    ABANDONED = "abandoned"
+
+
+T, R = TableStatus, RunStatus
+# What the readers ask of a status
+PUBLISHED = (T.LANDED, T.MIGRATED, T.FILE_BASED)  # the log is the truth: a catch-up reads it from the published version
+UNBUILT = (T.LANDING, T.LANDED)  # the catalog tables were never built for these: nothing to check yet
+CATALOG_OWNED = (T.FINALIZED, T.ROLLING_BACK)  # the catalog holds versions the log does not: the log is not read
+BUILT = (T.MIGRATED, T.FINALIZED, T.ROLLING_BACK, T.FILE_BASED)  # catalog tables built: validation can compare them
+HEALTHY = (T.MIGRATED, T.FINALIZED, T.FILE_BASED)  # at rest, nothing unfinished
+DRIFT_CHECKED = (T.MIGRATED, T.FINALIZED)  # `drift` compares the log with these
+OPEN_RUN = (R.RUNNING, R.FAILED)  # a run that stopped before publishing: the next `migrate` resumes it
+REMOVABLE = (T.LANDING, *PUBLISHED)  # not cut over: removing the rows loses nothing the log lacks
+
+# move -> {from: to}; None is "no row" (before `start`, after `remove`)
+TABLE_MOVES: dict[str, dict[TableStatus | None, TableStatus | None]] = {
+    "start": {None: T.LANDING},
+    "publish": {T.LANDING: T.LANDED},
+    "publish_catch_up": {s: T.LANDED for s in PUBLISHED},
+    # a build moves a landed table to migrated, and keeps any other built one where it is
+    "record_build": {T.LANDED: T.MIGRATED, **{s: s for s in BUILT}},
+    "finalize": {T.MIGRATED: T.FINALIZED},
+    "commit_in_catalog": {T.FINALIZED: T.FINALIZED},
+    "start_rollback": {T.FINALIZED: T.ROLLING_BACK, T.ROLLING_BACK: T.ROLLING_BACK},  # again: resumes it
+    "finish_rollback": {T.ROLLING_BACK: T.FILE_BASED},
+    "remove": {s: None for s in (None, *REMOVABLE)},  # absent: a first full run clears nothing
+}
+RUN_MOVES: dict[str, dict[RunStatus | None, RunStatus | None]] = {
+    "start_run": {None: R.RUNNING},
+    "publish": {R.RUNNING: R.LANDED, R.FAILED: R.LANDED},  # a failed landing, resumed
+    "fail_run": {R.RUNNING: R.FAILED, R.FAILED: R.FAILED},
+    "abandon_run": {s: R.ABANDONED for s in OPEN_RUN},
+    "record_build": {R.LANDED: R.MIGRATED},
+    "fail_build": {R.LANDED: R.FAILED},
+}
+
+
+class IllegalTransition(Delta2SqlError):
+    """A move from a status it does not start from (or a table that moved on meanwhile)."""
+
+
+def start(con: CatalogConnection, table_name: str, table_uri: str, replay_start_version: int, latest_version: int,
+          checkpoint_version: int | None, checkpoint_kind: str | None, listing_warnings: str) -> None:
+    """A first (or full) run begins: the table's row, in status `landing`."""
+    if current_status(con, table_name) is not None:
+        _refuse(con, table_name, "start")
+    con.execute(
+        "insert into delta_log_tables (table_name, table_uri, replay_start_version, latest_version, "
+        "checkpoint_version, checkpoint_kind, status, listing_warnings) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [table_name, table_uri, replay_start_version, latest_version, checkpoint_version, checkpoint_kind,
+         T.LANDING.value, listing_warnings],
+    )
+
+
+def start_run(con: CatalogConnection, run_id: str, table_name: str, target: str, mode: str, from_version: int,
+              to_version: int, checkpoint_version: int | None, batch_size: int, checkpoint_batch_rows: int,
+              num_batches: int) -> None:
+    if con.execute("select 1 from migration_runs where run_id = ?", [run_id]).fetchone() is not None:
+        _refuse_run(con, run_id, "start_run")
+    con.execute(
+        "insert into migration_runs (run_id, table_name, target, mode, from_version, to_version, checkpoint_version, "
+        "batch_size, checkpoint_batch_rows, num_batches, status, started_at) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+        [run_id, table_name, target, mode, from_version, to_version, checkpoint_version, batch_size,
+         checkpoint_batch_rows, num_batches, R.RUNNING.value],
+    )
+
+
+def publish(con: CatalogConnection, table_name: str, run_id: str, mode: str, from_version: int,
+            to_version: int) -> None:
+    """Make a run's versions visible: a compare-and-set on what the run started from (a first run:
+    `landing`; a catch-up: published at `from_version - 1`), so nothing else moved the table
+    meanwhile; then the run is `landed`."""
+    move, condition, params = ("publish", "", []) if mode == "full" else \
+        ("publish_catch_up", " and latest_version = ?", [from_version - 1])
+    if not _move_table(con, table_name, move, ", latest_version = ?, landed_at = current_timestamp", [to_version],
+                       condition, params):
+        if current_status(con, table_name) in TABLE_MOVES[move]:
+            raise IllegalTransition(f"{table_name}: the table changed while run {run_id[:8]} was landing (caught up "
+                                    "by another run); nothing published")
+        _refuse(con, table_name, move)
+    if not _move_run(con, "publish", "run_id = ?", [run_id], ", landed_at = current_timestamp"):
+        _refuse_run(con, run_id, "publish")
+
+
+def fail_run(con: CatalogConnection, run_id: str, error: str) -> None:
+    if not _move_run(con, "fail_run", "run_id = ?", [run_id], ", error = ?, finished_at = current_timestamp", [error]):
+        _refuse_run(con, run_id, "fail_run")
+
+
+def abandon_run(con: CatalogConnection, run_id: str, why: str) -> None:
+    if not _move_run(con, "abandon_run", "run_id = ?", [run_id], ", error = ?, finished_at = current_timestamp",
+                     [why]):
+        _refuse_run(con, run_id, "abandon_run")
+
+
+def abandon_open_runs(con: CatalogConnection, table_name: str, why: str) -> None:
+    """Every run of the table that stopped before publishing, replaced by a full run."""
+    _move_run(con, "abandon_run", "table_name = ? and landed_at is null", [table_name],
+              ", error = ?, finished_at = current_timestamp", [why])
+
+
+def record_build(con: CatalogConnection, table_name: str, built_version: int) -> None:
+    """The build and its checks passed up to `built_version`: a landed table is `migrated`, its run
+    too; a table built before stays where it is, with its new built version."""
+    con.begin()
+    try:
+        if not _move_table(con, table_name, "record_build", ", built_version = ?, migrated_at = current_timestamp",
+                           [built_version]):
+            _refuse(con, table_name, "record_build")
+        _move_run(con, "record_build", "table_name = ?", [table_name], ", finished_at = current_timestamp")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def fail_build(con: CatalogConnection, table_name: str, error: str) -> None:
+    """The build or a check failed: the table stays `landed`, its run is `failed` with the error."""
+    _move_run(con, "fail_build", "table_name = ?", [table_name], ", error = ?, finished_at = current_timestamp",
+              [error])
+
+
+def finalize(con: CatalogConnection, table_name: str, latest_version: int) -> None:
+    """Cut over at `latest_version`, unless the table moved on while it was being checked."""
+    if not _move_table(con, table_name, "finalize", ", finalized_version = latest_version, finalized_at = "
+                       "current_timestamp", [], " and latest_version = ?", [latest_version]):
+        if current_status(con, table_name) == T.MIGRATED:
+            raise IllegalTransition(f"{table_name}: changed while it was being validated; finalize again")
+        _refuse(con, table_name, "finalize")
+
+
+def commit_in_catalog(con: CatalogConnection, table_name: str, read_version: int, version: int) -> bool:
+    """A writer's commit of `version` after cut-over; False when `read_version` is no longer the
+    latest (another writer got there first)."""
+    if _move_table(con, table_name, "commit_in_catalog", ", latest_version = ?", [version],
+                   " and latest_version = ?", [read_version]):
+        return True
+    if current_status(con, table_name) != T.FINALIZED:
+        _refuse(con, table_name, "commit_in_catalog")
+    return False
+
+
+def start_rollback(con: CatalogConnection, table_name: str) -> None:
+    """Shut writers out (they commit only to a `finalized` table) before the write-back."""
+    if not _move_table(con, table_name, "start_rollback"):
+        _refuse(con, table_name, "start_rollback")
+
+
+def finish_rollback(con: CatalogConnection, table_name: str, latest_version: int) -> None:
+    if not _move_table(con, table_name, "finish_rollback", condition=" and latest_version = ?",
+                       condition_params=[latest_version]):
+        _refuse(con, table_name, "finish_rollback")
+
+
+def remove(con: CatalogConnection, table_name: str, keep_run_history: bool = False) -> None:
+    """Delete the table's state rows (and, unless kept, the history of its runs), in the open
+    transaction; a finalized table is refused: the catalog holds versions its log lacks."""
+    status = current_status(con, table_name)
+    if status is not None and status not in REMOVABLE:
+        _refuse(con, table_name, "remove")
+    con.execute("delete from delta_log_tables where table_name = ?", [table_name])
+    if not keep_run_history:
+        for table in ("migration_batches", "migration_runs"):
+            con.execute(f"delete from {table} where table_name = ?", [table_name])
+
+
+def current_status(con: CatalogConnection, table_name: str) -> TableStatus | None:
+    row = con.execute("select status from delta_log_tables where table_name = ?", [table_name]).fetchone()
+    return None if row is None else TableStatus(row[0])
+
+
+def sql_list(statuses) -> str:
+    """Statuses as a SQL list of literals, for the readers' `status in (...)`."""
+    return ", ".join(f"'{s}'" for s in statuses)
+
+
+def _move_table(con: CatalogConnection, table_name: str, move: str, sets: str = "", set_params: list | None = None,
+                condition: str = "", condition_params: list | None = None) -> bool:
+    """One compare-and-set of `move` on the table's row: True when it moved."""
+    starts = {s: t for s, t in TABLE_MOVES[move].items() if s is not None}
+    new_status = "case status " + " ".join(f"when '{s}' then '{t}'" for s, t in starts.items()) + " end"
+    froms = sql_list(starts)
+    return bool(con.execute(
+        f"update delta_log_tables set status = {new_status}{sets} "
+        f"where table_name = ? and status in ({froms}){condition} returning table_name",
+        [*(set_params or []), table_name, *(condition_params or [])],
+    ).fetchall())
+
+
+def _move_run(con: CatalogConnection, move: str, where: str, where_params: list, sets: str = "",
+              set_params: list | None = None) -> int:
+    """`move` for the runs matching `where` that stand where it starts: how many moved (none may,
+    for a table's runs: a table built with no run of its own)."""
+    starts = {s: t for s, t in RUN_MOVES[move].items() if s is not None}
+    new_status = "case status " + " ".join(f"when '{s}' then '{t}'" for s, t in starts.items()) + " end"
+    froms = sql_list(starts)
+    return len(con.execute(
+        f"update migration_runs set status = {new_status}{sets} where {where} and status in ({froms}) returning run_id",
+        [*(set_params or []), *where_params],
+    ).fetchall())
+
+
+def _refuse(con: CatalogConnection, table_name: str, move: str) -> None:
+    status = current_status(con, table_name)
+    starts = ", ".join("absent" if s is None else s.value for s in TABLE_MOVES[move])
+    where = "not in the catalog" if status is None else f"its status is {status.value}"
+    raise IllegalTransition(f"{table_name}: cannot {move.replace('_', ' ')}: {where} "
+                            f"({move.replace('_', ' ')} starts from: {starts})")
+
+
+def _refuse_run(con: CatalogConnection, run_id: str, move: str) -> None:
+    row = con.execute("select table_name, status from migration_runs where run_id = ?", [run_id]).fetchone()
+    starts = ", ".join(s.value for s in RUN_MOVES[move] if s is not None)
+    where = "it is not in the catalog" if row is None else f"{row[0]}: its status is {row[1]}"
+    raise IllegalTransition(f"run {run_id[:8]}: cannot {move.replace('_', ' ')}: {where} "
+                            f"({move.replace('_', ' ')} starts from: {starts})")
