@@ -29,7 +29,7 @@ import jinja2
 import pyarrow as pa
 import yaml
 
-from delta2sql.errors import CatalogError
+from delta2sql.errors import CatalogBusy, CatalogError
 from delta2sql.project import profiles_dir
 from delta2sql.transpile import TARGETS, transpile_sql
 
@@ -158,6 +158,12 @@ class CatalogConnection:
             [name],
         ).fetchone()[0] > 0
 
+    def columns(self, table: str) -> list[str]:
+        """The column names of `table` in the catalog, in order."""
+        return [name for (name,) in self.execute(
+            "select column_name from information_schema.columns where table_schema = current_schema() "
+            "and table_name = ? order by ordinal_position", [table]).fetchall()]
+
     def begin(self) -> None:
         self.execute("begin transaction")
 
@@ -190,7 +196,8 @@ class DuckDBCatalog(CatalogConnection):
         try:
             self.raw = duckdb.connect(str(catalog.path))
         except (duckdb.Error, OSError) as exc:
-            raise CatalogError(f"cannot open DuckDB catalog {catalog.path}: {exc}") from exc
+            busy = isinstance(exc, duckdb.IOException) and "Conflicting lock" in str(exc)
+            raise (CatalogBusy if busy else CatalogError)(f"cannot open DuckDB catalog {catalog.path}: {exc}") from exc
 
     def execute(self, statement: str, params=()):
         return self.raw.execute(statement, params)
@@ -320,6 +327,9 @@ class SQLiteCatalog(CatalogConnection):
 
     def relation_exists(self, name: str) -> bool:
         return self.raw.execute("select count(*) from sqlite_master where name = ?", [name]).fetchone()[0] > 0
+
+    def columns(self, table: str) -> list[str]:
+        return [row[1] for row in self.raw.execute("select * from pragma_table_info(?)", [table]).fetchall()]
 
     def load_arrow(self, table: str, data: pa.Table, batch_rows: int = 10_000) -> None:
         columns = ", ".join(f'"{c}"' for c in data.column_names)

@@ -180,10 +180,12 @@ def main() -> None:
 @click.option("--checkpoint-batch-rows", type=click.IntRange(min=1),
               help=f"Checkpoint rows per committed batch, at most (large row groups are cut) [default: "
                    f"{DEFAULT_CHECKPOINT_BATCH_ROWS:,} on DuckDB, {SHIPPED_CHECKPOINT_BATCH_ROWS:,} on PostgreSQL and SQLite].")
+@click.option("--wait", is_flag=True,
+              help="If another migrate is landing the table, wait until it ends instead of stopping.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
 @catalog_command
 def migrate(table_path, name, manifest, parallel, version, full_history, catalog_version, full_refresh, batch_size,
-            checkpoint_batch_rows, dry_run, catalog_path, target, as_json, debug):
+            checkpoint_batch_rows, wait, dry_run, catalog_path, target, as_json, debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables.
 
     TABLE_PATH is a directory or an object store URI (s3://, s3a://, az://, abfs[s]://, adl://,
@@ -209,7 +211,7 @@ def migrate(table_path, name, manifest, parallel, version, full_history, catalog
         else:
             specs = [TableSpec(table_path, name or default_table_name(table_path), version, full_history, catalog_version)]
         options = RunOptions(full_refresh=full_refresh, batch_size=batch_size,
-                             checkpoint_batch_rows=checkpoint_batch_rows)
+                             checkpoint_batch_rows=checkpoint_batch_rows, wait=wait)
         new_catalog = not catalog_exists(catalog)
         outcomes = migrate_tables(specs, catalog, reporter, options, parallel)
         if new_catalog and not any(o.status == "migrated" for o in outcomes) and discard_if_empty(catalog):
@@ -417,7 +419,7 @@ def _print_status(catalog: Catalog, rows: list[dict]) -> None:
                   else f"{row['passed']} passed, {row['failed']} failed at {timestamp(row['checked_at'])}")
         versions = f"{row['replay_start_version']}..{row['latest_version']}" + (
             f" (cut over at {row['finalized_version']})" if row["finalized_version"] is not None else "")
-        run = (f"{row['run_mode'].replace('_', '-')} {row['run_status']}: "
+        run = (f"{row['run_mode'].replace('_', '-')} {row['run_lease'] or row['run_status']}: "
                f"{row['batches_committed']}/{row['num_batches']} batches" if row["run_mode"] else "")
         run += f" ({row['run_error'][:200]})" if row["run_error"] else ""
         lines.append([row["table_name"], row["status"], versions, run, checks, row["drift"]])

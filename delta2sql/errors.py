@@ -21,5 +21,9 @@ class CatalogError(Delta2SqlError):
     """The catalog database is unreachable or refused an operation."""
 
 
+class CatalogBusy(CatalogError):
+    """Another process holds the catalog file (DuckDB lets one process open it at a time)."""
+
+
 class ValidationFailed(Delta2SqlError):
     """At least one validation check failed."""

@@ -23,6 +23,10 @@ diagram: the tests walk every pair of status and move against them.
 
 from __future__ import annotations
 
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from delta2sql.catalog import CatalogConnection
@@ -80,8 +84,55 @@ RUN_MOVES: dict[str, dict[RunStatus | None, RunStatus | None]] = {
 }
 
 
+# A run's lease: renewed with every committed batch, so it outlives the longest batch; another
+# host's migrate takes a run over only after it ran out (on this host, as soon as the owner's
+# process is gone).
+LEASE_SECONDS = 300
+
+
 class IllegalTransition(Delta2SqlError):
     """A move from a status it does not start from (or a table that moved on meanwhile)."""
+
+
+class RunInProgress(Delta2SqlError):
+    """Another process holds the run's lease: it is landing the table now."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who is landing a run, and until when it may be taken for gone."""
+
+    host: str | None
+    pid: int | None
+    heartbeat_at: datetime | None
+    expires_at: datetime | None
+
+    @classmethod
+    def read(cls, host, pid, heartbeat_at, expires_at) -> Lease:
+        """A lease from its columns as read back (SQLite gives timestamps as the text it stored)."""
+        return cls(host, pid, *(datetime.fromisoformat(t) if isinstance(t, str) else t for t in (heartbeat_at, expires_at)))
+
+    @property
+    def owner(self) -> str:
+        return f"{self.host}:{self.pid}" if self.host else "an earlier delta2sql (no lease recorded)"
+
+    def is_mine(self) -> bool:
+        return (self.host, self.pid) == _me()
+
+    def is_alive(self) -> bool:
+        """On this host: is the owner's process still there; elsewhere: is the lease still running.
+        A run of a catalog written before leases has none: it is taken for interrupted."""
+        if self.host is None or self.is_mine():
+            return False
+        if self.host == socket.gethostname():
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True  # another user's process: it exists
+            return True
+        return self.expires_at is not None and self.expires_at > _utc_now()
 
 
 def start(con: CatalogConnection, table_name: str, table_uri: str, replay_start_version: int, latest_version: int,
@@ -102,13 +153,65 @@ def start_run(con: CatalogConnection, run_id: str, table_name: str, target: str,
               num_batches: int) -> None:
     if con.execute("select 1 from migration_runs where run_id = ?", [run_id]).fetchone() is not None:
         _refuse_run(con, run_id, "start_run")
+    now, expires = _lease_times()
     con.execute(
         "insert into migration_runs (run_id, table_name, target, mode, from_version, to_version, checkpoint_version, "
-        "batch_size, checkpoint_batch_rows, num_batches, status, started_at) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+        "batch_size, checkpoint_batch_rows, num_batches, status, started_at, owner_host, owner_pid, heartbeat_at, "
+        "lease_expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?, ?)",
         [run_id, table_name, target, mode, from_version, to_version, checkpoint_version, batch_size,
-         checkpoint_batch_rows, num_batches, R.RUNNING.value],
+         checkpoint_batch_rows, num_batches, R.RUNNING.value, *_me(), now, expires],
     )
+
+
+def run_lease(con: CatalogConnection, run_id: str) -> Lease:
+    return Lease.read(*con.execute(
+        "select owner_host, owner_pid, heartbeat_at, lease_expires_at from migration_runs where run_id = ?",
+        [run_id]).fetchone())
+
+
+def take_over(con: CatalogConnection, table_name: str, run_id: str, lease: Lease) -> None:
+    """Make this process the owner of an open run whose owner is gone (`lease` as read): a
+    compare-and-set on that owner, so of two processes taking it over one wins."""
+    if lease.is_alive():
+        raise RunInProgress(describe_in_progress(table_name, run_id, lease))
+    now, expires = _lease_times()
+    owner = "owner_host = ? and owner_pid = ?" if lease.host is not None else "owner_host is null"
+    moved = con.execute(
+        "update migration_runs set owner_host = ?, owner_pid = ?, heartbeat_at = ?, lease_expires_at = ? "
+        f"where run_id = ? and status in ({sql_list(OPEN_RUN)}) and {owner} returning run_id",
+        [*_me(), now, expires, run_id, *([lease.host, lease.pid] if lease.host is not None else [])],
+    ).fetchall()
+    if not moved:
+        raise RunInProgress(f"{table_name}: run {run_id[:8]} was taken over by another migrate meanwhile")
+
+
+def heartbeat(con: CatalogConnection, table_name: str, run_id: str) -> None:
+    """Renew this process's lease on the run (in the batch's transaction): if another process took
+    the run over meanwhile, this one must stop, and its batch is not committed."""
+    now, expires = _lease_times()
+    host, pid = _me()
+    if not con.execute(
+        "update migration_runs set heartbeat_at = ?, lease_expires_at = ? "
+        "where run_id = ? and owner_host = ? and owner_pid = ? returning run_id",
+        [now, expires, run_id, host, pid],
+    ).fetchall():
+        lease = run_lease(con, run_id)
+        raise RunInProgress(f"{table_name}: run {run_id[:8]} was taken over by {lease.owner} (this process's lease ran "
+                            "out); stopping without committing the batch")
+
+
+def describe_in_progress(table_name: str, run_id: str, lease: Lease) -> str:
+    since = f", heartbeat {lease.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if lease.heartbeat_at else ""
+    return (f"{table_name}: run {run_id[:8]} is being landed by {lease.owner}{since}; wait for it "
+            "(`migrate --wait`), or stop that process")
+
+
+def describe_lease(lease: Lease) -> str:
+    """`running` while the owner is alive, else `interrupted: no heartbeat since ...`."""
+    if lease.is_alive() or lease.is_mine():
+        return f"running ({lease.owner})"
+    since = f"{lease.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if lease.heartbeat_at else "it started"
+    return f"interrupted: no heartbeat since {since} ({lease.owner} is gone)"
 
 
 def publish(con: CatalogConnection, table_name: str, run_id: str, mode: str, from_version: int,
@@ -213,6 +316,19 @@ def remove(con: CatalogConnection, table_name: str, keep_run_history: bool = Fal
 def current_status(con: CatalogConnection, table_name: str) -> TableStatus | None:
     row = con.execute("select status from delta_log_tables where table_name = ?", [table_name]).fetchone()
     return None if row is None else TableStatus(row[0])
+
+
+def _me() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # the catalogs' timestamps are naive UTC
+
+
+def _lease_times() -> tuple[datetime, datetime]:
+    now = _utc_now()
+    return now, now + timedelta(seconds=LEASE_SECONDS)
 
 
 def sql_list(statuses) -> str:

@@ -12,6 +12,8 @@ checks all succeeded is marked `migrated`; `validate` remains the full proof.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +23,13 @@ from dataclasses import dataclass, field
 from delta2sql import lifecycle
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.dbt_runner import failed_nodes, run_dbt
-from delta2sql.errors import Delta2SqlError
-from delta2sql.extract import load_sql
+from delta2sql.errors import CatalogBusy, Delta2SqlError
+from delta2sql.landing_schema import create_landing_tables
 from delta2sql.log_store import open_log, session, use_storage_options
 from delta2sql.names import table_name
 from delta2sql.progress import Reporter
 from delta2sql.reference import create_reference_tables, load_checksum_reference
-from delta2sql.runs import RunOptions, land_table
+from delta2sql.runs import WAIT_POLL_SECONDS, RunOptions, land_table
 from delta2sql.test_failures import ALL_TABLES, attribute_build
 
 
@@ -69,7 +71,7 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
     table_options = RunOptions(**{**options.__dict__, "version": spec.version, "full_history": spec.full_history,
                                   "catalog_version": spec.catalog_version})
     try:
-        with lock or nullcontext(), catalog.connect() as con:
+        with lock or nullcontext(), _connect(catalog, spec.name, options, reporter) as con:
             result = land_table(con, spec.name, open_log(spec.path), catalog.target, table_options, reporter)
     except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
         error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
@@ -82,6 +84,25 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
         files=result.files, actions=result.actions, bytes=result.bytes, warnings=result.warnings,
         seconds=time.perf_counter() - started,
     )
+
+
+def _connect(catalog: Catalog, table_name: str, options: RunOptions, reporter: Reporter) -> CatalogConnection:
+    """The catalog; with `options.wait`, once the process holding a DuckDB catalog file (another
+    migrate, whose run's lease cannot be read meanwhile) lets go of it."""
+    waited = False
+    while True:
+        try:
+            return catalog.connect()
+        except CatalogBusy as exc:
+            if not options.wait:
+                raise
+            if not waited:
+                holder = re.search(r"\(PID (\d+)\)", str(exc))
+                owner = f"{socket.gethostname()}:{holder[1]}" if holder else "another process"
+                reporter.event("waiting", table=table_name, run_id=None, owner=owner,
+                               message=f"{table_name}: waiting for {owner} to close the catalog {catalog.path}")
+                waited = True
+            time.sleep(WAIT_POLL_SECONDS)
 
 
 def _load_log_checksums(con: CatalogConnection, names: list[str]) -> None:
@@ -113,7 +134,7 @@ def _migrate_tables(specs: list[TableSpec], catalog: Catalog, reporter: Reporter
     lock = threading.Lock() if catalog.target == "sqlite" and parallel > 1 else None
     if parallel > 1 and len(specs) > 1:
         with catalog.connect() as con:  # once, up front: concurrent CREATEs of one table conflict
-            con.execute_script(load_sql("create_landing_tables.sql"))
+            create_landing_tables(con)
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             outcomes = list(pool.map(lambda spec: _land(spec, catalog, reporter, options, lock), specs))
     else:

@@ -76,7 +76,7 @@ def _runs(con, table_name: str) -> list[dict]:
     runs = _dicts(con.execute(
         "select * from migration_runs where table_name = ? order by started_at, run_id", [table_name]))
     for run in runs:
-        for column in ("started_at", "landed_at", "finished_at"):
+        for column in ("started_at", "landed_at", "finished_at", "heartbeat_at", "lease_expires_at"):
             run[column] = _when(run[column])
         run["batches"] = _dicts(con.execute(
             "select batch_number, first_version, last_version, log_files, files, actions, bytes, committed_at "

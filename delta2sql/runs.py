@@ -15,6 +15,7 @@ the published one while the published snapshot stays as it was.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from delta2sql.catalog import CatalogConnection
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
+from delta2sql.landing_schema import create_landing_tables
 from delta2sql.lifecycle import CATALOG_OWNED, OPEN_RUN, PUBLISHED
 from delta2sql.log_listing import LogSegment, plan_segment
 from delta2sql.log_store import TableLog
@@ -38,6 +40,7 @@ LANDING_TABLES = ("delta_log_actions", "delta_log_files")
 # batches an object store fetches ahead of the one being landed: two keep its downloads busy
 # while a batch is landed, where one left them idle whenever a batch arrived before its turn
 PREFETCH_BATCHES = 2
+WAIT_POLL_SECONDS = 2  # `migrate --wait`: how often the other process's run is looked at
 
 
 @dataclass
@@ -48,6 +51,7 @@ class RunOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     checkpoint_batch_rows: int | None = None  # default: by target (batches.default_checkpoint_batch_rows)
     catalog_version: int | None = None  # catalog-managed tables: the latest version their catalog ratified
+    wait: bool = False  # another process is landing the table: wait for it (else stop, naming it)
 
 
 @dataclass
@@ -220,6 +224,7 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
                     ).fetchone()[0]
                 con.begin()
                 try:
+                    lifecycle.heartbeat(con, table_name, run.run_id)  # and stop if the run was taken over
                     actions, checksum = land_batch(reader.con, segment, table_name, batch, prior)
                     reader.ship()
                     con.execute(
@@ -264,18 +269,40 @@ def _fail_run(con: CatalogConnection, run_id: str, error: str) -> None:
         pass
 
 
+def _open_run_once_its_owner_is_gone(con: CatalogConnection, table_name: str, options: RunOptions,
+                                     reporter: Reporter) -> tuple[_Run | None, lifecycle.Lease | None]:
+    """The table's unfinished run and its lease, once no other process is landing it: with
+    `options.wait`, after that process ended (it may have finished the run: then none); without,
+    RunInProgress naming the owner."""
+    waited = False
+    while (run := open_run(con, table_name)) is not None:
+        lease = lifecycle.run_lease(con, run.run_id)
+        if not lease.is_alive():
+            return run, lease
+        if not options.wait:
+            raise lifecycle.RunInProgress(lifecycle.describe_in_progress(table_name, run.run_id, lease))
+        if not waited:
+            reporter.event("waiting", table=table_name, run_id=run.run_id, owner=lease.owner,
+                           message=f"{table_name}: waiting for run {run.run_id[:8]} of {lease.owner} to end")
+            waited = True
+        time.sleep(WAIT_POLL_SECONDS)
+    return None, None
+
+
 def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: str, options: RunOptions,
                reporter: Reporter) -> LandingResult:
     """Bring `table_name`'s landing rows up to the log (or `options.version`): resume an
     unfinished run, start a full run for a new table (or with `full_refresh`), or catch up a
     landed one with the versions after its published version. Raises Delta2SqlError."""
-    con.execute_script(load_sql("create_landing_tables.sql"))
+    create_landing_tables(con)
+    run, lease = _open_run_once_its_owner_is_gone(con, table_name, options, reporter)
     state = table_state(con, table_name)
     if state and state["status"] in CATALOG_OWNED:  # the catalog holds versions the log does not
         reporter.event("table_finalized", table=table_name, message=f"{table_name}: finalized; its _delta_log is not "
                        "read (writers commit to the catalog); building the catalog tables only")
         return LandingResult(None, "finalized", state["replay_start_version"], state["latest_version"])
-    run = None if options.full_refresh else open_run(con, table_name)
+    if options.full_refresh:
+        run = None  # the full run abandons it
     batches, skip, mode = [], 0, None
     if run is not None:
         why_not = _why_not_resumable(run, state, options)
@@ -291,6 +318,7 @@ def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: s
             if not _same_batches(committed, batches):
                 why_not = "the log no longer yields the batches it committed"
         if why_not is None:
+            lifecycle.take_over(con, table_name, run.run_id, lease)
             mode, skip = "resume", len(committed)
             reporter.event("run_resumed", table=table_name, run_id=run.run_id, committed=skip, of=len(batches),
                            message=f"{table_name}: resuming run {run.run_id[:8]} after batch {skip} of {len(batches)}")

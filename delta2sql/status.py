@@ -10,7 +10,8 @@ from delta2sql.catalog import Catalog
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
-from delta2sql.lifecycle import UNBUILT
+from delta2sql.landing_schema import create_landing_tables
+from delta2sql.lifecycle import UNBUILT, Lease, RunStatus, describe_lease
 from delta2sql.log_listing import latest_listed_version
 from delta2sql.log_store import TableLog, open_log, session
 from delta2sql.reference import create_reference_tables
@@ -18,7 +19,7 @@ from delta2sql.reference import create_reference_tables
 
 def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]:
     with session(), catalog.connect() as con:
-        con.execute_script(load_sql("create_landing_tables.sql"))
+        create_landing_tables(con)
         create_reference_tables(con)
         cursor = con.execute(load_sql("table_status.sql"))
         columns = [d[0] for d in cursor.description]
@@ -29,6 +30,14 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
                 raise Delta2SqlError(f"not in this catalog: {', '.join(sorted(missing))}")
             rows = [r for r in rows if r["table_name"] in names]
         for row in rows:
+            lease = Lease.read(row.pop("owner_host"), row.pop("owner_pid"), row.pop("heartbeat_at"),
+                               row.pop("lease_expires_at"))
+            row["run_owner"] = lease.owner if lease.host else None
+            row["run_heartbeat_at"] = lease.heartbeat_at
+            # a run still `running` is landed now, or was killed: its lease tells which
+            row["run_interrupted"] = row["run_status"] == RunStatus.RUNNING and not lease.is_alive() \
+                and not lease.is_mine()
+            row["run_lease"] = describe_lease(lease) if row["run_status"] == RunStatus.RUNNING else None
             if row["status"] in UNBUILT:  # nothing migrated yet to drift from
                 row["versions_behind"], row["drift"] = None, "n/a: not migrated"
                 continue

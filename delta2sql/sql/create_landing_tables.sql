@@ -112,7 +112,13 @@ create table if not exists migration_runs (
     started_at            timestamp not null,
     landed_at             timestamp,
     finished_at           timestamp,
-    error                 varchar
+    error                 varchar,
+    -- the run's lease: the process landing it, renewed with every committed batch; another
+    -- migrate takes the run over once the owner is gone (lifecycle.py, ADR 0007)
+    owner_host            varchar,
+    owner_pid             integer,
+    heartbeat_at          timestamp,
+    lease_expires_at      timestamp
 );
 
 create table if not exists migration_batches (

@@ -8,6 +8,10 @@ with latest_runs as (
         runs.status as run_status,
         runs.num_batches,
         runs.error as run_error,
+        runs.owner_host,
+        runs.owner_pid,
+        runs.heartbeat_at,
+        runs.lease_expires_at,
         row_number() over (partition by runs.table_name order by runs.started_at desc, runs.run_id) as recency
     from migration_runs as runs
 ),
@@ -52,6 +56,10 @@ select
     coalesce(committed_batches.batches_committed, 0) as batches_committed,
     latest_runs.num_batches,
     latest_runs.run_error,
+    latest_runs.owner_host,
+    latest_runs.owner_pid,
+    latest_runs.heartbeat_at,
+    latest_runs.lease_expires_at,
     latest_outcome.checked_at,
     latest_outcome.passed,
     latest_outcome.failed

@@ -1,12 +1,16 @@
-"""The table and run lifecycle (issue 14, section 1): every move from every status, on every
-engine. A move from a status where it starts lands where `lifecycle.TABLE_MOVES` /
+"""The table and run lifecycle (issue 14, sections 1 and 2): every move from every status, on every
+engine, and the leases that tell a live run from an interrupted one. A move from a status where it starts lands where `lifecycle.TABLE_MOVES` /
 `RUN_MOVES` say; from any other it is refused with a message naming the table (or run) and
 where it stands, and nothing changes. The SQL that reads a status agrees with the module."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -14,7 +18,16 @@ from conftest import ENGINES, REPO, make_catalog
 
 from delta2sql import lifecycle
 from delta2sql.extract import load_sql
-from delta2sql.lifecycle import RUN_MOVES, TABLE_MOVES, IllegalTransition, RunStatus, TableStatus
+from delta2sql.landing_schema import create_landing_tables, declared_columns
+from delta2sql.lifecycle import (
+    RUN_MOVES,
+    TABLE_MOVES,
+    IllegalTransition,
+    Lease,
+    RunInProgress,
+    RunStatus,
+    TableStatus,
+)
 
 LATEST = 5  # every walked table stands at version 5
 
@@ -75,7 +88,7 @@ TABLE_SCOPED_RUN_MOVES = {"record_build", "fail_build"}  # every run of the tabl
 def con(request, tmp_path_factory):
     catalog = make_catalog(request.param, tmp_path_factory.mktemp("lifecycle"), "lifecycle")
     with catalog.connect() as connection:
-        connection.execute_script(load_sql("create_landing_tables.sql"))
+        create_landing_tables(connection)
         yield connection
 
 
@@ -155,3 +168,50 @@ def test_the_adr_draws_the_moves_of_the_module():
         return {(f or "[*]", t or "[*]", move) for move, steps in moves.items() for f, t in steps.items()}
 
     assert tables == drawn(TABLE_MOVES) and runs == drawn(RUN_MOVES)
+
+
+def test_a_lease_is_alive_while_its_owner_is():
+    """On this host the owner's process decides; on another host, the lease's expiry; a run
+    without a lease (an earlier delta2sql's) is taken for interrupted."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    here = socket.gethostname()
+    with subprocess.Popen(["sleep", "30"]) as alive:
+        assert Lease(here, alive.pid, now, now - timedelta(hours=1)).is_alive()  # its batch is long: still alive
+        alive.kill()
+        alive.wait()
+        assert not Lease(here, alive.pid, now, now + timedelta(hours=1)).is_alive()
+    assert Lease("elsewhere", 1, now, now + timedelta(minutes=1)).is_alive()
+    assert not Lease("elsewhere", 1, now, now - timedelta(seconds=1)).is_alive()
+    assert not Lease(None, None, None, None).is_alive()
+    assert not Lease(here, os.getpid(), now, now + timedelta(hours=1)).is_alive()  # this process: it resumes its own
+
+
+def test_a_run_taken_over_stops_its_first_owner(con):
+    """Of two processes, the one whose run was taken over (its lease ran out on another host)
+    cannot commit a batch: its heartbeat is refused."""
+    _put_table(con, TableStatus.LANDING)
+    run_id = uuid.uuid4().hex
+    con.execute("delete from migration_runs where table_name = 't'")
+    lifecycle.start_run(con, run_id, "t", "duckdb", "full", 0, LATEST, None, 1000, 1000, 1)
+    lifecycle.heartbeat(con, "t", run_id)  # its own: renewed
+    con.execute("update migration_runs set owner_host = 'elsewhere', owner_pid = 1 where run_id = ?", [run_id])
+    with pytest.raises(RunInProgress, match="taken over by elsewhere:1"):
+        lifecycle.heartbeat(con, "t", run_id)
+    with pytest.raises(RunInProgress, match="is being landed by elsewhere:1"):  # its lease runs: not taken back
+        lifecycle.take_over(con, "t", run_id, lifecycle.run_lease(con, run_id))
+    con.execute("update migration_runs set lease_expires_at = ? where run_id = ?",
+                [datetime(2000, 1, 1), run_id])
+    lifecycle.take_over(con, "t", run_id, lifecycle.run_lease(con, run_id))  # ran out: taken over
+    assert lifecycle.run_lease(con, run_id).is_mine()
+
+
+def test_an_older_catalog_gains_the_columns_added_since(con):
+    """A catalog written before ETags and leases existed: its tables get the new columns, empty."""
+    for table, column in (("delta_log_files", "etag"), ("migration_runs", "lease_expires_at")):
+        con.execute(f"drop table {table}")
+        ddl = re.search(rf"create table if not exists {table} \(.*?\n\);", load_sql("create_landing_tables.sql"), re.S)[0]
+        con.execute_script(re.sub(rf",?\n\s*{column}\s+\w+[^\n]*", "", ddl))
+        assert column not in con.columns(table)
+    create_landing_tables(con)
+    assert [c for c, _ in declared_columns()["delta_log_files"]] == con.columns("delta_log_files")
+    assert [c for c, _ in declared_columns()["migration_runs"]] == con.columns("migration_runs")

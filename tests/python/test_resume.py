@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -233,3 +234,88 @@ def test_run_whose_checkpoint_vanished_is_abandoned_and_started_over(tmp_path, m
         assert sorted(s for (s,) in con.execute("select status from migration_runs").fetchall()) == ["abandoned", "migrated"]
         got = table_fingerprints(con, "t")
     assert got == uninterrupted(table, "duckdb", tmp_path)
+
+
+def status_of(catalog) -> dict:
+    options, env = cli_access(catalog)
+    result = subprocess.run([DELTA2SQL, "status", "--json", *options], capture_output=True, text=True, env=env,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [row] = [json.loads(line) for line in result.stdout.splitlines() if '"table_status"' in line]
+    return row
+
+
+def test_a_killed_run_shows_as_interrupted_naming_its_owner(table, catalog):
+    options, env = cli_access(catalog)
+    command = [DELTA2SQL, "migrate", str(table), "--name", "t", "--batch-size", "3", "--json", *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    for line in process.stdout:
+        if line.startswith("{") and json.loads(line)["event"] == "batch_committed":
+            process.send_signal(signal.SIGKILL)
+            break
+    process.stdout.close()
+    process.wait()
+    row = status_of(catalog)
+    assert row["run_status"] == "running" and row["run_interrupted"] is True
+    assert row["run_owner"] == f"{socket.gethostname()}:{process.pid}" and row["run_heartbeat_at"]
+    assert row["run_lease"].startswith("interrupted: no heartbeat since ") and f":{process.pid} is gone" in row["run_lease"]
+
+
+def test_a_live_run_is_refused_naming_its_owner_or_waited_for(table, catalog, tmp_path):
+    """A run whose owner is alive on this host (here a stand-in process) is not taken over: migrate
+    stops naming it, `status` shows it running, and `migrate --wait` lands once it is gone."""
+    assert migrate_until(table, catalog, "batch_committed", 2) == -signal.SIGKILL
+    owner = subprocess.Popen(["sleep", "60"])
+    try:
+        with catalog.connect() as con:
+            con.execute("update migration_runs set owner_pid = ?", [owner.pid])
+        options, env = cli_access(catalog)
+        command = [DELTA2SQL, "migrate", str(table), "--name", "t", "--batch-size", "3", *options]
+        refused = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        assert refused.returncode == 1
+        said = refused.stdout + refused.stderr
+        assert f"is being landed by {socket.gethostname()}:{owner.pid}" in said and "migrate --wait" in said
+        row = status_of(catalog)
+        assert row["run_interrupted"] is False and row["run_lease"] == f"running ({socket.gethostname()}:{owner.pid})"
+        batches_before = committed(catalog)
+
+        waiting = subprocess.Popen([*command, "--wait", "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   env=env, text=True)
+        first = json.loads(next(line for line in waiting.stdout if line.startswith("{")))
+        assert first["event"] == "waiting" and first["owner"] == f"{socket.gethostname()}:{owner.pid}"
+        if catalog.target != "duckdb":  # (a DuckDB file is held by the one process that opened it: the waiter)
+            assert committed(catalog) == batches_before  # nothing landed while the owner lives
+    finally:
+        owner.kill()
+        owner.wait()
+    events = [json.loads(line) for line in waiting.stdout if line.startswith("{")]
+    assert waiting.wait() == 0
+    assert [e["mode"] for e in events if e["event"] == "migration_finished"] == ["resume"]
+    with catalog.connect() as con:
+        assert table_fingerprints(con, "t") == uninterrupted(table, catalog.target, tmp_path)
+
+
+def test_a_held_duckdb_catalog_is_named_and_waited_for(table, tmp_path):
+    """DuckDB lets one process open a catalog file: a migrate meeting another's says which process
+    holds it and stops, or with --wait lands once it is let go."""
+    catalog = make_catalog("duckdb", tmp_path, "held")
+    options, env = cli_access(catalog)
+    command = [DELTA2SQL, "migrate", str(table), "--name", "t", *options]
+    subprocess.run([*command, "--version", "5"], capture_output=True, env=env, check=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); time.sleep(60)", str(catalog.path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        refused = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        assert refused.returncode == 1 and f"(PID {holder.pid})" in refused.stdout + refused.stderr
+        waiting = subprocess.Popen([*command, "--wait", "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   env=env, text=True)
+        first = json.loads(next(line for line in waiting.stdout if line.startswith("{")))
+        assert first["event"] == "waiting" and first["owner"] == f"{socket.gethostname()}:{holder.pid}"
+    finally:
+        holder.kill()
+        holder.wait()
+    events = [json.loads(line) for line in waiting.stdout if line.startswith("{")]
+    assert waiting.wait() == 0
+    assert [(e["mode"], e["status"]) for e in events if e["event"] == "migration_finished"] == [("catch_up", "migrated")]
