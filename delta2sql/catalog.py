@@ -64,6 +64,10 @@ def render_profile(target: str, env: dict[str, str]) -> dict:
     return render(outputs[target])
 
 
+DEFAULT_MEMORY_LIMIT_BYTES = 1 << 30  # without --memory-limit, DuckDB's cap comes from this budget (not enforced)
+DUCKDB_SHARE = 0.625  # of it, DuckDB's: 640 MB of 1 GB
+
+
 @dataclass(frozen=True)
 class Catalog:
     """A catalog database: a dbt target of profiles.yml plus, for embedded engines, its file."""
@@ -71,13 +75,21 @@ class Catalog:
     target: str = "duckdb"
     path: Path | None = None
     extra_env: dict = field(default_factory=dict, hash=False)  # e.g. the Postgres schema
+    memory_limit_bytes: int | None = None  # --memory-limit: a run stops (resumable) past this peak RSS
 
     def env(self) -> dict[str, str]:
         """Environment variables profiles.yml reads for this catalog."""
-        values = {"DELTA2SQL_TARGET": self.target, **self.extra_env}
+        values = {"DELTA2SQL_TARGET": self.target, "DELTA2SQL_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+                  **self.extra_env}
         if self.path is not None:
             values["DELTA2SQL_CATALOG"] = str(self.path.resolve())
         return values
+
+    @property
+    def duckdb_memory_limit(self) -> str:
+        """DuckDB's cap (the landing reader's and dbt's), its share of the process's budget: past
+        it DuckDB spills to disk. Python, pyarrow and dbt take the rest."""
+        return f"{int((self.memory_limit_bytes or DEFAULT_MEMORY_LIMIT_BYTES) * DUCKDB_SHARE) >> 20}MB"
 
     @property
     def settings(self) -> dict:

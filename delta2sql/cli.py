@@ -7,6 +7,8 @@ the events documented in docs/json-events.md, one per line, on stdout.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shlex
 import sys
 import traceback
@@ -123,6 +125,21 @@ def _run(as_json: bool, debug: bool, body) -> None:
     sys.exit(code)
 
 
+class MemorySize(click.ParamType):
+    """A size such as 800MB, 2GB or 1.5GiB (powers of 1024 either way), in bytes."""
+
+    name = "size"
+    _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(value), re.IGNORECASE)
+        if match is None:
+            self.fail(f"{value!r} is not a size such as 800MB or 2GB", param, ctx)
+        return int(float(match[1]) * self._UNITS[match[2].lower()])
+
+
 def _catalog(target: str | None, catalog_path: str | None, creating: bool = False) -> Catalog:
     """The catalog the options name, refused when missing (unless `creating`), of another engine,
     or named by a --catalog that a postgres target would silently ignore."""
@@ -180,12 +197,15 @@ def main() -> None:
 @click.option("--checkpoint-batch-rows", type=click.IntRange(min=1),
               help=f"Checkpoint rows per committed batch, at most (large row groups are cut) [default: "
                    f"{DEFAULT_CHECKPOINT_BATCH_ROWS:,} on DuckDB, {SHIPPED_CHECKPOINT_BATCH_ROWS:,} on PostgreSQL and SQLite].")
+@click.option("--memory-limit", type=MemorySize(),
+              help="Peak memory for this process, e.g. 2GB: DuckDB's caps follow from it (it spills past them), and "
+                   "a run that passes it stops between batches, resumable, instead of being killed by the OS.")
 @click.option("--wait", is_flag=True,
               help="If another migrate is landing the table, wait until it ends instead of stopping.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
 @catalog_command
 def migrate(table_path, name, manifest, parallel, version, full_history, catalog_version, full_refresh, batch_size,
-            checkpoint_batch_rows, wait, dry_run, catalog_path, target, as_json, debug):
+            checkpoint_batch_rows, memory_limit, wait, dry_run, catalog_path, target, as_json, debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables.
 
     TABLE_PATH is a directory or an object store URI (s3://, s3a://, az://, abfs[s]://, adl://,
@@ -205,7 +225,7 @@ def migrate(table_path, name, manifest, parallel, version, full_history, catalog
         return
 
     def body(reporter) -> int:
-        catalog = _catalog(target, catalog_path, creating=True)
+        catalog = dataclasses.replace(_catalog(target, catalog_path, creating=True), memory_limit_bytes=memory_limit)
         if manifest:
             specs = read_manifest(manifest)
         else:

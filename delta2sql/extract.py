@@ -32,7 +32,6 @@ SHIP_ROWS = 50_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Ar
 # (measured on wide x1 into PostgreSQL: 100,000 gave 22.0 s of landing and 1.67 GB peak, 50,000 19.3 s and 1.35 GB)
 WAL_CHECKPOINT_THRESHOLD = "1GB"  # see LogReader
 COPY_BYTES = 8 << 20  # an object store's commits are copied into DuckDB this many bytes at a time
-MEMORY_LIMIT = "640MB"  # DuckDB's share of the 1 GB peak-RSS budget (Python and dbt take the rest)
 
 
 def load_sql(name: str) -> str:
@@ -385,7 +384,7 @@ class LogReader:
             self.con.execute(load_sql("create_landing_tables.sql"))
         self.con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
         # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
-        self.con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+        self.con.execute(f"set memory_limit = '{catalog.catalog.duckdb_memory_limit}'")
         self.con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
         if self.con is catalog.raw:
             # Each batch commits; by default DuckDB also checkpoints the database file whenever its

@@ -15,6 +15,7 @@ the published one while the published snapshot stays as it was.
 from __future__ import annotations
 
 import json
+import resource
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -227,10 +228,13 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
                     lifecycle.heartbeat(con, table_name, run.run_id)  # and stop if the run was taken over
                     actions, checksum = land_batch(reader.con, segment, table_name, batch, prior)
                     reader.ship()
+                    peak = peak_rss_bytes()
                     con.execute(
-                        "insert into migration_batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+                        "insert into migration_batches (run_id, batch_number, table_name, first_version, last_version, "
+                        "log_files, files, actions, bytes, checksum, committed_at, peak_rss_bytes) "
+                        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
                         [run.run_id, batch.number, table_name, batch.first_version, batch.last_version, batch.label,
-                         len(batch.files), actions, batch.bytes, checksum],
+                         len(batch.files), actions, batch.bytes, checksum, peak],
                     )
                     con.commit()
                 except BaseException:
@@ -242,9 +246,26 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
                 result.bytes += batch.bytes
                 advance(batch.bytes, batches=1, files=len(batch.files), actions=actions)
                 reporter.event("batch_committed", table=table_name, run_id=run.run_id, batch=batch.number,
-                               of=len(batches), versions=[batch.first_version, batch.last_version], actions=actions)
+                               of=len(batches), versions=[batch.first_version, batch.last_version], actions=actions,
+                               peak_rss_bytes=peak)
+                limit = con.catalog.memory_limit_bytes
+                if limit is not None and peak > limit and number < len(todo):
+                    raise MemoryLimitReached(
+                        f"{table_name}: the process's peak memory, {peak >> 20} MiB, passed --memory-limit "
+                        f"({limit >> 20} MiB) after batch {batch.number} of {len(batches)}; the committed batches "
+                        "stay: run `migrate` again with a higher --memory-limit (or smaller --batch-size / "
+                        "--checkpoint-batch-rows) to resume")
     finally:
         reader.close()
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class MemoryLimitReached(Delta2SqlError):
+    """The run passed --memory-limit: it stops between batches, resumable, before the OS kills it."""
 
 
 def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: _Run, reporter: Reporter) -> None:

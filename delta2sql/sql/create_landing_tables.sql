@@ -133,5 +133,6 @@ create table if not exists migration_batches (
     bytes                 bigint  not null,
     checksum              varchar not null, -- sum of md5 (upper 64 bits) of each landed (file, line, action)
     committed_at          timestamp not null,
+    peak_rss_bytes        bigint,           -- the migrating process's peak resident memory when it committed
     primary key (run_id, batch_number)
 );

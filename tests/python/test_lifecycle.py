@@ -161,8 +161,8 @@ def test_the_sql_that_reads_a_status_agrees_with_the_module():
 def test_the_adr_draws_the_moves_of_the_module():
     """docs/decisions/0007-lifecycle.md: its two state diagrams are the module's moves."""
     text = (REPO / "docs/decisions/0007-lifecycle.md").read_text()
-    tables, runs = (set(re.findall(r"^ {4}(\S+) --> (\S+): (\w+)$", block, re.M))
-                    for block in re.findall(r"```mermaid\n(.*?)```", text, re.S))
+    tables, runs = (set(re.findall(r"^ {4}(\S+) --> (\S+): (\w+)$", block, re.MULTILINE))
+                    for block in re.findall(r"```mermaid\n(.*?)```", text, re.DOTALL))
 
     def drawn(moves):
         return {(f or "[*]", t or "[*]", move) for move, steps in moves.items() for f, t in steps.items()}
@@ -209,7 +209,7 @@ def test_an_older_catalog_gains_the_columns_added_since(con):
     """A catalog written before ETags and leases existed: its tables get the new columns, empty."""
     for table, column in (("delta_log_files", "etag"), ("migration_runs", "lease_expires_at")):
         con.execute(f"drop table {table}")
-        ddl = re.search(rf"create table if not exists {table} \(.*?\n\);", load_sql("create_landing_tables.sql"), re.S)[0]
+        ddl = re.search(rf"create table if not exists {table} \(.*?\n\);", load_sql("create_landing_tables.sql"), re.DOTALL)[0]
         con.execute_script(re.sub(rf",?\n\s*{column}\s+\w+[^\n]*", "", ddl))
         assert column not in con.columns(table)
     create_landing_tables(con)

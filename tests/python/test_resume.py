@@ -302,9 +302,8 @@ def test_a_held_duckdb_catalog_is_named_and_waited_for(table, tmp_path):
     options, env = cli_access(catalog)
     command = [DELTA2SQL, "migrate", str(table), "--name", "t", *options]
     subprocess.run([*command, "--version", "5"], capture_output=True, env=env, check=True)
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
-                               "print('open', flush=True); time.sleep(60)", str(catalog.path)],
-                              stdout=subprocess.PIPE, text=True)
+    hold = "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(catalog.path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "open"
         refused = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -319,3 +318,25 @@ def test_a_held_duckdb_catalog_is_named_and_waited_for(table, tmp_path):
     events = [json.loads(line) for line in waiting.stdout if line.startswith("{")]
     assert waiting.wait() == 0
     assert [(e["mode"], e["status"]) for e in events if e["event"] == "migration_finished"] == [("catch_up", "migrated")]
+
+
+def test_a_run_past_its_memory_limit_stops_resumable_and_ends_with_enough(table, catalog, tmp_path):
+    """--memory-limit below what the process needs: the run stops after its first batch, exit 1,
+    naming the limit; each batch recorded its peak memory; a run with enough memory resumes it
+    to the catalog of an uninterrupted run."""
+    options, env = cli_access(catalog)
+    command = [DELTA2SQL, "migrate", str(table), "--name", "t", "--batch-size", "3", "--json", *options]
+    stopped = subprocess.run([*command, "--memory-limit", "100MB"], capture_output=True, text=True, env=env,
+                             check=False)
+    assert stopped.returncode == 1
+    [finished] = [json.loads(line) for line in stopped.stdout.splitlines() if '"migration_finished"' in line]
+    assert finished["status"] == "failed" and "passed --memory-limit (100 MiB) after batch 1 of" in finished["error"]
+    with catalog.connect() as con:
+        assert con.execute("select status from migration_runs").fetchall() == [("failed",)]
+        [(peak,)] = con.execute("select peak_rss_bytes from migration_batches").fetchall()
+    assert peak > 100 << 20
+    events = rerun(table, catalog)
+    assert [(e["mode"], e["status"]) for e in events if e["event"] == "migration_finished"] == [("resume", "migrated")]
+    assert all(e["peak_rss_bytes"] > 0 for e in events if e["event"] == "batch_committed")
+    with catalog.connect() as con:
+        assert table_fingerprints(con, "t") == uninterrupted(table, catalog.target, tmp_path)
