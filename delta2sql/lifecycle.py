@@ -19,6 +19,10 @@ Each move is one compare-and-set UPDATE on the statuses it starts from, so two p
 never both make it; from any other status it is refused with `IllegalTransition`, which names the
 table, where it stands and where the move starts. `TABLE_MOVES` and `RUN_MOVES` are the whole
 diagram: the tests walk every pair of status and move against them.
+
+A `running` run also holds a lease (its owner's host and pid, renewed with every committed batch):
+it tells a run being landed now from one whose process was killed, which the next `migrate`
+takes over.
 """
 
 from __future__ import annotations
@@ -106,11 +110,13 @@ class Lease:
     pid: int | None
     heartbeat_at: datetime | None
     expires_at: datetime | None
+    landing: bool = True  # the run is `running`; a failed run's owner (say a fleet going on) lands it no more
 
     @classmethod
-    def read(cls, host, pid, heartbeat_at, expires_at) -> Lease:
-        """A lease from its columns as read back (SQLite gives timestamps as the text it stored)."""
-        return cls(host, pid, *(datetime.fromisoformat(t) if isinstance(t, str) else t for t in (heartbeat_at, expires_at)))
+    def read(cls, host, pid, heartbeat_at, expires_at, status: str = RunStatus.RUNNING) -> Lease:
+        """A lease from its run's columns as read back (SQLite gives timestamps as the text it stored)."""
+        times = (datetime.fromisoformat(t) if isinstance(t, str) else t for t in (heartbeat_at, expires_at))
+        return cls(host, pid, *times, landing=status == RunStatus.RUNNING)
 
     @property
     def owner(self) -> str:
@@ -122,7 +128,7 @@ class Lease:
     def is_alive(self) -> bool:
         """On this host: is the owner's process still there; elsewhere: is the lease still running.
         A run of a catalog written before leases has none: it is taken for interrupted."""
-        if self.host is None or self.is_mine():
+        if not self.landing or self.host is None or self.is_mine():
             return False
         if self.host == socket.gethostname():
             try:
@@ -165,7 +171,7 @@ def start_run(con: CatalogConnection, run_id: str, table_name: str, target: str,
 
 def run_lease(con: CatalogConnection, run_id: str) -> Lease:
     return Lease.read(*con.execute(
-        "select owner_host, owner_pid, heartbeat_at, lease_expires_at from migration_runs where run_id = ?",
+        "select owner_host, owner_pid, heartbeat_at, lease_expires_at, status from migration_runs where run_id = ?",
         [run_id]).fetchone())
 
 

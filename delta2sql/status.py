@@ -31,12 +31,11 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
             rows = [r for r in rows if r["table_name"] in names]
         for row in rows:
             lease = Lease.read(row.pop("owner_host"), row.pop("owner_pid"), row.pop("heartbeat_at"),
-                               row.pop("lease_expires_at"))
+                               row.pop("lease_expires_at"), row["run_status"])
             row["run_owner"] = lease.owner if lease.host else None
             row["run_heartbeat_at"] = lease.heartbeat_at
             # a run still `running` is landed now, or was killed: its lease tells which
-            row["run_interrupted"] = row["run_status"] == RunStatus.RUNNING and not lease.is_alive() \
-                and not lease.is_mine()
+            row["run_interrupted"] = lease.landing and not lease.is_alive() and not lease.is_mine()
             row["run_lease"] = describe_lease(lease) if row["run_status"] == RunStatus.RUNNING else None
             if row["status"] in UNBUILT:  # nothing migrated yet to drift from
                 row["versions_behind"], row["drift"] = None, "n/a: not migrated"

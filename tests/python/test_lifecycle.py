@@ -177,6 +177,7 @@ def test_a_lease_is_alive_while_its_owner_is():
     here = socket.gethostname()
     with subprocess.Popen(["sleep", "30"]) as alive:
         assert Lease(here, alive.pid, now, now - timedelta(hours=1)).is_alive()  # its batch is long: still alive
+        assert not Lease(here, alive.pid, now, now + timedelta(hours=1), landing=False).is_alive()  # its run failed
         alive.kill()
         alive.wait()
         assert not Lease(here, alive.pid, now, now + timedelta(hours=1)).is_alive()
