@@ -147,9 +147,8 @@ def _read_log_files(con: duckdb.DuckDBPyConnection, segment: LogSegment, files) 
     """The batch's JSON files into the temp table raw_log_files (log_file, content). DuckDB reads
     a local table's files itself. An object store's commits are already in memory, held by the
     log (writing each to a file for DuckDB to read back cost more CPU than fetching it): they are
-    copied in as Arrow tables of about 8 MiB, and the log lets go of each as it is copied, so the
-    bytes outside DuckDB's memory limit stay small (one Arrow table of the whole wide batch raised
-    its peak RSS by 90 MB)."""
+    copied in as Arrow tables of about 8 MiB, and the log lets go of each as it is copied, so no
+    more than that is held outside DuckDB's memory limit at once."""
     log = segment.log
     if isinstance(log, LocalLog):
         con.execute("create or replace temp table raw_log_files as " + load_sql("read_log_files.sql"),

@@ -125,6 +125,11 @@ class Lease:
     def is_mine(self) -> bool:
         return (self.host, self.pid) == _me()
 
+    @property
+    def interrupted(self) -> bool:
+        """A `running` run that nobody lands any more: the next `migrate` takes it over."""
+        return self.landing and not self.is_alive() and not self.is_mine()
+
     def is_alive(self) -> bool:
         """On this host: is the owner's process still there; elsewhere: is the lease still running.
         A run of a catalog written before leases has none: it is taken for interrupted."""
@@ -214,7 +219,7 @@ def describe_in_progress(table_name: str, run_id: str, lease: Lease) -> str:
 
 def describe_lease(lease: Lease) -> str:
     """`running` while the owner is alive, else `interrupted: no heartbeat since ...`."""
-    if lease.is_alive() or lease.is_mine():
+    if not lease.interrupted:
         return f"running ({lease.owner})"
     since = f"{lease.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if lease.heartbeat_at else "it started"
     return f"interrupted: no heartbeat since {since} ({lease.owner} is gone)"
@@ -342,12 +347,16 @@ def sql_list(statuses) -> str:
     return ", ".join(f"'{s}'" for s in statuses)
 
 
+def _status_update(steps: dict) -> tuple[str, str]:
+    """A move's (new status expression, statuses it starts from) for an UPDATE of a row that exists."""
+    starts = {s: t for s, t in steps.items() if s is not None}
+    return "case status " + " ".join(f"when '{s}' then '{t}'" for s, t in starts.items()) + " end", sql_list(starts)
+
+
 def _move_table(con: CatalogConnection, table_name: str, move: str, sets: str = "", set_params: list | None = None,
                 condition: str = "", condition_params: list | None = None) -> bool:
     """One compare-and-set of `move` on the table's row: True when it moved."""
-    starts = {s: t for s, t in TABLE_MOVES[move].items() if s is not None}
-    new_status = "case status " + " ".join(f"when '{s}' then '{t}'" for s, t in starts.items()) + " end"
-    froms = sql_list(starts)
+    new_status, froms = _status_update(TABLE_MOVES[move])
     return bool(con.execute(
         f"update delta_log_tables set status = {new_status}{sets} "
         f"where table_name = ? and status in ({froms}){condition} returning table_name",
@@ -359,9 +368,7 @@ def _move_run(con: CatalogConnection, move: str, where: str, where_params: list,
               set_params: list | None = None) -> int:
     """`move` for the runs matching `where` that stand where it starts: how many moved (none may,
     for a table's runs: a table built with no run of its own)."""
-    starts = {s: t for s, t in RUN_MOVES[move].items() if s is not None}
-    new_status = "case status " + " ".join(f"when '{s}' then '{t}'" for s, t in starts.items()) + " end"
-    froms = sql_list(starts)
+    new_status, froms = _status_update(RUN_MOVES[move])
     return len(con.execute(
         f"update migration_runs set status = {new_status}{sets} where {where} and status in ({froms}) returning run_id",
         [*(set_params or []), *where_params],

@@ -391,9 +391,13 @@ class ObjectStoreLog:
         if data is None:
             raise DeltaLogError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)")
         with self._lock:
-            if (held := self._held.pop(name, None)) is not None:
-                self._held_bytes -= len(held[1])
+            self._let_go(name)
         return data
+
+    def _let_go(self, name: str) -> None:
+        """Forget the bytes held for `name`, if any (with the lock held)."""
+        if (held := self._held.pop(name, None)) is not None:
+            self._held_bytes -= len(held[1])
 
     def _copy(self, name: str, etag: str | None) -> Future | None:
         """The download of `name` under way or just started; None when it is held or copied
@@ -425,8 +429,7 @@ class ObjectStoreLog:
                 return
             meta, data = download.result()
             etag = etag if etag is not None else _etag(meta.get("e_tag"))
-            if (replaced := self._held.pop(name, None)) is not None:
-                self._held_bytes -= len(replaced[1])
+            self._let_go(name)  # an older copy, of another ETag
             if data is None:
                 self._copied[name] = etag
             else:

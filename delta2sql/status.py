@@ -11,7 +11,7 @@ from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
 from delta2sql.landing_schema import create_landing_tables
-from delta2sql.lifecycle import UNBUILT, Lease, RunStatus, describe_lease
+from delta2sql.lifecycle import UNBUILT, Lease, describe_lease
 from delta2sql.log_listing import latest_listed_version
 from delta2sql.log_store import TableLog, open_log, session
 from delta2sql.reference import create_reference_tables
@@ -35,8 +35,8 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
             row["run_owner"] = lease.owner if lease.host else None
             row["run_heartbeat_at"] = lease.heartbeat_at
             # a run still `running` is landed now, or was killed: its lease tells which
-            row["run_interrupted"] = lease.landing and not lease.is_alive() and not lease.is_mine()
-            row["run_lease"] = describe_lease(lease) if row["run_status"] == RunStatus.RUNNING else None
+            row["run_interrupted"] = lease.interrupted
+            row["run_lease"] = describe_lease(lease) if lease.landing else None
             if row["status"] in UNBUILT:  # nothing migrated yet to drift from
                 row["versions_behind"], row["drift"] = None, "n/a: not migrated"
                 continue

@@ -14,7 +14,7 @@ from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from sqlglot import exp
 
 from delta2sql.catalog import Catalog
-from delta2sql.extract import load_sql
+from delta2sql.landing_schema import declared_columns as ddl_columns
 from delta2sql.migrate import TableSpec, migrate_tables
 
 STAGING = REPO / "models" / "staging" / "delta_log"
@@ -41,11 +41,7 @@ def test_every_landing_column_is_declared_with_a_type():
 
 
 def test_landing_ddl_matches_the_sources_yaml():
-    ddl = {
-        create.this.this.name: [(c.name, c.args["kind"].sql("duckdb")) for c in create.this.expressions
-                                if isinstance(c, exp.ColumnDef)]
-        for create in sqlglot.parse(load_sql("create_landing_tables.sql"), read="duckdb")
-    }
+    ddl = ddl_columns()
     for table, columns in declared_columns().items():
         assert [name for name, _ in ddl[table]] == [name for name, _ in columns], table
         wrong = [(name, ddl_type, yaml_type) for (name, ddl_type), (_, yaml_type) in zip(ddl[table], columns)
