@@ -45,9 +45,13 @@ class Batch:
 
     @property
     def label(self) -> str:
-        first = self.files[0].name
-        more = f" (+{len(self.files) - 1} files)" if len(self.files) > 1 else ""
-        return f"{first}{more}" + (f" rows {self.rows[0]}..{self.rows[1] - 1}" if self.rows else "")
+        return batch_label(self.files[0].name, len(self.files), self.rows)
+
+
+def batch_label(first_file: str, files: int, rows: tuple[int, int] | None = None) -> str:
+    """How a batch names its files (`migration_batches.log_files`, progress, errors)."""
+    more = f" (+{files - 1} files)" if files > 1 else ""
+    return f"{first_file}{more}" + (f" rows {rows[0]}..{rows[1] - 1}" if rows else "")
 
 
 def _row_slices(log_file: LogFile, max_rows: int) -> list[tuple[int, int]]:

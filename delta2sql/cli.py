@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
+import signal
 import sys
+import time
 import traceback
 import unicodedata
 from dataclasses import asdict
@@ -46,7 +48,10 @@ from delta2sql.log_store import (
     use_storage_options,
 )
 from delta2sql.manifest import read_manifest
+from delta2sql.metrics import exposition
+from delta2sql.metrics import serve as serve_metrics
 from delta2sql.migrate import TableSpec, migrate_tables
+from delta2sql.partial_rollback import rollback_to_version
 from delta2sql.plan import plan_in_catalog
 from delta2sql.progress import STATUS_STYLES, ConsoleReporter, JsonReporter
 from delta2sql.project import project_dir
@@ -54,6 +59,8 @@ from delta2sql.report import FORMATS, gather_report, render_report
 from delta2sql.runs import RunOptions
 from delta2sql.sample import write_sample_table
 from delta2sql.status import table_status
+from delta2sql.sync import Backoff, sync_pass
+from delta2sql.sync import exit_code as sync_exit_code
 from delta2sql.transpile import TARGETS
 from delta2sql.validate import LEVELS, validate_tables
 
@@ -123,6 +130,21 @@ def _run(as_json: bool, debug: bool, body) -> None:
             traceback.print_exc()
         sys.exit(2)
     sys.exit(code)
+
+
+class Duration(click.ParamType):
+    """A duration such as 30s, 5m, 1h or 90 (seconds), in seconds."""
+
+    name = "duration"
+    _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value), re.IGNORECASE)
+        if match is None or float(match[1]) <= 0:
+            self.fail(f"{value!r} is not a duration such as 30s, 5m or 1h", param, ctx)
+        return float(match[1]) * self._UNITS[match[2].lower()]
 
 
 class MemorySize(click.ParamType):
@@ -276,6 +298,66 @@ def _summarise(reporter, outcomes) -> None:
 
 
 @main.command()
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="YAML list of the tables to keep in sync (as for `migrate --manifest`).")
+@click.option("--every", type=Duration(), default=None,
+              help="Repeat a pass every DURATION (e.g. 30s, 5m, 1h) until stopped; default: one pass, then exit.")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Tables caught up at the same time.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="JSON commit files per committed batch.")
+@click.option("--levels", default=",".join(LEVELS), show_default=True,
+              help="Validation levels for the tables whose version moved.")
+@click.option("--metrics-port", type=click.IntRange(min=1, max=65535),
+              help="With --every: serve Prometheus metrics on this port (docs/metrics.md).")
+@catalog_command
+def sync(manifest, every, parallel, batch_size, levels, metrics_port, catalog_path, target, as_json, debug):
+    """Catch up every table of the manifest, validate what changed, and report drift.
+
+    One pass exits like `drift`: 3 new versions appeared meanwhile, 4 landed log files changed or
+    disappeared, 5 a checkpoint disagrees; else 1 if a table failed, else 0. With --every, passes
+    repeat until SIGTERM; a failing table backs off (1 minute, doubling up to an hour) without
+    holding up the others.
+    """
+
+    def body(reporter) -> int:
+        chosen = _levels(levels)
+        catalog = _catalog(target, catalog_path, creating=True)
+        specs = read_manifest(manifest)
+        if metrics_port:
+            serve_metrics(catalog, metrics_port)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a pass stopped mid-batch resumes next time
+        backoff, number = Backoff(), 0
+        while True:
+            number += 1
+            started = time.monotonic()
+            results = sync_pass(specs, catalog, reporter, RunOptions(batch_size=batch_size), parallel, backoff, chosen)
+            code = sync_exit_code(results)
+            next_in = None if every is None else max(0.0, every - (time.monotonic() - started))
+            _report_sync(reporter, number, results, code, next_in)
+            if every is None:
+                return code
+            time.sleep(next_in)
+
+    _run(as_json, debug, body)
+
+
+def _report_sync(reporter, number: int, results, code: int, next_in: float | None) -> None:
+    for r in results:
+        detail = r.error or "; ".join(f"{f['kind']}: {f['detail']}" for f in r.findings)
+        reporter.event("sync_table", pass_number=number, table=r.name, status=r.status, from_version=r.from_version,
+                       to_version=r.to_version, validated=r.validated, drift_exit_code=r.drift_exit_code,
+                       findings=r.findings, error=r.error, retry_in_seconds=r.retry_in_seconds,
+                       message=f"{r.name}: {r.status.replace('_', ' ')}" + (f" ({detail[:300]})" if detail else ""))
+    counts = {status: sum(r.status == status for r in results) for status in ("in_sync", "drift", "failed", "backing_off")}
+    reporter.event("sync_finished", pass_number=number, tables=len(results), **counts, exit_code=code,
+                   next_pass_in_seconds=next_in,
+                   message=f"sync pass {number}: {len(results)} tables, " + ", ".join(
+                       f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n)
+                   + (f"; next pass in {next_in:.0f} s" if next_in is not None else ""))
+
+
+@main.command()
 @click.argument("table_path")
 @click.option("--name", help="Table name in the catalog (default: the directory name).")
 @click.option("--version", "version", type=int, help="Plan up to this version (default: latest).")
@@ -371,6 +453,30 @@ def status(tables, catalog_path, target, as_json, debug):
 
 
 @main.command()
+@debug_option
+@json_option
+@target_option
+@catalog_option
+def metrics(catalog_path, target, as_json, debug):
+    """Every table's state as Prometheus metrics (text format), from the catalog alone.
+
+    No log is read: versions behind are as of the newest drift check the catalog recorded
+    (drift, finalize, sync). The names and types are in docs/metrics.md; a long-running
+    `sync --every` serves the same with --metrics-port.
+    """
+
+    def body(reporter) -> int:
+        text = exposition(_catalog(target, catalog_path))
+        if isinstance(reporter, JsonReporter):
+            reporter.event("metrics", exposition=text)
+        else:
+            click.echo(text, nl=False)
+        return 0
+
+    _run(as_json, debug, body)
+
+
+@main.command()
 @click.argument("table", callback=lambda _ctx, _param, name: _as_stored(name))
 @catalog_command
 def drift(table, catalog_path, target, as_json, debug):
@@ -415,18 +521,27 @@ def finalize(table, catalog_path, target, as_json, debug):
 
 @main.command()
 @click.argument("table", callback=lambda _ctx, _param, name: _as_stored(name))
+@click.option("--to-version", type=click.IntRange(min=0), default=None,
+              help="Before finalize: go back to this version only (the catalog stands migrated at it).")
 @catalog_command
-def rollback(table, catalog_path, target, as_json, debug):
+def rollback(table, to_version, catalog_path, target, as_json, debug):
     """Give TABLE back to its _delta_log.
 
     Before finalize: delete the table's catalog rows (only those). After finalize: write every
     version committed in the catalog since cut-over into _delta_log as JSON commits (never
     overwriting a file), check delta-rs reads the same snapshots, and mark the table file-based.
+
+    With --to-version V (before finalize only): remove what was landed after V (whole batches, and
+    the versions after V within a batch), rebuild the catalog tables at V; `migrate` then catches
+    up from V + 1.
     """
     def body(reporter) -> int:
         catalog = _catalog(target, catalog_path)
         require_table(catalog, table, built=False)
-        rollback_table(catalog, table, reporter)
+        if to_version is None:
+            rollback_table(catalog, table, reporter)
+        else:
+            rollback_to_version(catalog, table, to_version, reporter)
         return 0
 
     _run(as_json, debug, body)
@@ -471,10 +586,7 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
     """Compare migrated TABLES (default: all) with delta-rs and the log bytes; record the results."""
 
     def body(reporter) -> int:
-        chosen = tuple(level.strip() for level in levels.split(",") if level.strip())
-        unknown = set(chosen) - set(LEVELS)
-        if unknown:
-            raise click.BadParameter(f"unknown level(s) {', '.join(sorted(unknown))}; choose from {', '.join(LEVELS)}")
+        chosen = _levels(levels)
         catalog = _catalog(target, catalog_path)
         require_tables(catalog, list(tables))
         checks = validate_tables(catalog, reporter, list(tables) or None, chosen, num_versions)
@@ -493,6 +605,14 @@ def validate(tables, levels, num_versions, catalog_path, target, as_json, debug)
         return 1 if failed else 0
 
     _run(as_json, debug, body)
+
+
+def _levels(levels: str) -> tuple[str, ...]:
+    chosen = tuple(level.strip() for level in levels.split(",") if level.strip())
+    unknown = set(chosen) - set(LEVELS)
+    if unknown:
+        raise click.BadParameter(f"unknown level(s) {', '.join(sorted(unknown))}; choose from {', '.join(LEVELS)}")
+    return chosen
 
 
 def _print_checks(checks) -> None:

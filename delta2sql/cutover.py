@@ -87,7 +87,7 @@ def rollback_table(catalog: Catalog, table_name: str, reporter: Reporter) -> Cut
             con.begin()
             try:
                 clear_table(con, table_name)
-                for table in (*REFERENCE_TABLES, "validation_results", "validation_runs"):
+                for table in (*REFERENCE_TABLES, "validation_results", "validation_runs", "drift_checks"):
                     con.execute(f"delete from {table} where table_name = ?", [table_name])
                 con.commit()
             except BaseException:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from delta2sql.catalog import Catalog
+from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.landing_schema import create_landing_tables
 from delta2sql.lifecycle import DRIFT_CHECKED, sql_list
 from delta2sql.log_listing import plan_segment, sidecar_files
 from delta2sql.log_store import TableLog, open_log, session
@@ -94,7 +95,9 @@ def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
         try:
             segment = plan_segment(log)
         except DeltaLogError as exc:
-            return DriftReport(table_name, latest, latest, [{"kind": "unreplayable", "detail": str(exc)}, *file_findings])
+            report = DriftReport(table_name, latest, latest, [{"kind": "unreplayable", "detail": str(exc)}, *file_findings])
+            _record(con, report)
+            return report
         report = DriftReport(table_name, latest, segment.latest_version, file_findings)
         if segment.latest_version > latest:
             report.findings.insert(0, {"kind": "behind", "detail": f"{segment.latest_version - latest} new versions "
@@ -112,4 +115,14 @@ def detect_drift(catalog: Catalog, table_name: str) -> DriftReport:
                 report.findings.append({"kind": "checkpoint_disagrees", "detail": (
                     f"checkpoint at version {checkpoint.version}: {len(in_checkpoint - live)} files not live in the "
                     f"catalog, {len(live - in_checkpoint)} live files missing from it")})
+        _record(con, report)
     return report
+
+
+def _record(con: CatalogConnection, report: DriftReport) -> None:
+    """Keep what the log held at this check: `metrics` reports from it without listing the log."""
+    create_landing_tables(con)
+    con.execute("insert into drift_checks (table_name, checked_at, catalog_version, log_version, findings, exit_code) "
+                "values (?, current_timestamp, ?, ?, ?, ?)",
+                [report.table_name, report.catalog_version, report.log_version,
+                 json.dumps(report.findings, ensure_ascii=False), report.exit_code])

@@ -38,6 +38,10 @@ def load_sql(name: str) -> str:
     return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
+# A batch's checksum is the sum of this over its landed actions (`migration_batches.checksum`)
+ACTION_CHECKSUM = "md5_number_upper(log_file || ':' || line_number || ':' || action_json)"
+
+
 def land_batch(
     con: duckdb.DuckDBPyConnection,
     segment: LogSegment,
@@ -79,8 +83,8 @@ def land_batch(
     # each action's md5 (upper 64 bits), taken with its file and line. Any changed, lost or moved
     # line changes the sum; it streams (no batch-sized string).
     per_file = con.execute(
-        """
-        select log_file, min(version), count(*), sum(md5_number_upper(log_file || ':' || line_number || ':' || action_json))
+        f"""
+        select log_file, min(version), count(*), sum({ACTION_CHECKSUM})
         from delta_log_actions
         where table_name = $table_name and log_file in (select unnest($names)) and line_number between $first and $last
         group by log_file

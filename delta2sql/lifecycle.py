@@ -13,7 +13,9 @@ A table's status (`delta_log_tables.status`) says who holds the truth about it:
 
 A run's status (`migration_runs.status`): `running`, then `landed` when it publishes and
 `migrated` when the build after it succeeds; `failed` when it stopped (a failed landing is
-resumed by the next `migrate`, which may publish it); `abandoned` when a later run replaced it.
+resumed by the next `migrate`, which may publish it); `abandoned` when a later run replaced it;
+`rolled_back` when `rollback --to-version` removed every version it landed (a run it cut short
+ends `landed` at that version, and the build after it makes it `migrated` again).
 
 Each move is one compare-and-set UPDATE on the statuses it starts from, so two processes can
 never both make it; from any other status it is refused with `IllegalTransition`, which names the
@@ -52,6 +54,7 @@ class RunStatus(StrEnum):
     LANDED = "landed"
     MIGRATED = "migrated"
     ABANDONED = "abandoned"
+    ROLLED_BACK = "rolled_back"
 
 
 T, R = TableStatus, RunStatus
@@ -76,6 +79,9 @@ TABLE_MOVES: dict[str, dict[TableStatus | None, TableStatus | None]] = {
     "commit_in_catalog": {T.FINALIZED: T.FINALIZED},
     "start_rollback": {T.FINALIZED: T.ROLLING_BACK, T.ROLLING_BACK: T.ROLLING_BACK},  # again: resumes it
     "finish_rollback": {T.ROLLING_BACK: T.FILE_BASED},
+    # `rollback --to-version`: published at that version, to be built again; a first run that
+    # stopped after landing it is published there too
+    "roll_back_to": {T.LANDING: T.LANDED, **{s: T.LANDED for s in PUBLISHED}},
     "remove": {s: None for s in (None, *REMOVABLE)},  # absent: a first full run clears nothing
 }
 RUN_MOVES: dict[str, dict[RunStatus | None, RunStatus | None]] = {
@@ -85,6 +91,10 @@ RUN_MOVES: dict[str, dict[RunStatus | None, RunStatus | None]] = {
     "abandon_run": {s: R.ABANDONED for s in OPEN_RUN},
     "record_build": {R.LANDED: R.MIGRATED},
     "fail_build": {R.LANDED: R.FAILED},
+    # `rollback --to-version`: a run holding that version now ends there, published (an open one
+    # too: the next `migrate` catches up after it); a run wholly after it is rolled back
+    "cut_run": {s: R.LANDED for s in (R.RUNNING, R.FAILED, R.LANDED, R.MIGRATED)},
+    "roll_back_run": {s: R.ROLLED_BACK for s in (R.RUNNING, R.FAILED, R.LANDED, R.MIGRATED)},
 }
 
 
@@ -310,6 +320,28 @@ def finish_rollback(con: CatalogConnection, table_name: str, latest_version: int
     if not _move_table(con, table_name, "finish_rollback", condition=" and latest_version = ?",
                        condition_params=[latest_version]):
         _refuse(con, table_name, "finish_rollback")
+
+
+def roll_back_to(con: CatalogConnection, table_name: str, version: int) -> None:
+    """The table stands published at `version`, its catalog tables unbuilt (they are rebuilt from
+    the landed rows, which no longer hold the versions after it)."""
+    if not _move_table(con, table_name, "roll_back_to", ", latest_version = ?, built_version = null, "
+                       "migrated_at = null, landed_at = current_timestamp", [version]):
+        _refuse(con, table_name, "roll_back_to")
+
+
+def cut_run(con: CatalogConnection, run_id: str, version: int, num_batches: int) -> None:
+    """The run now ends at `version` after `num_batches` batches, published."""
+    if not _move_run(con, "cut_run", "run_id = ?", [run_id], ", to_version = ?, num_batches = ?, error = null, "
+                     "landed_at = coalesce(landed_at, current_timestamp), finished_at = null",
+                     [version, num_batches]):
+        _refuse_run(con, run_id, "cut_run")
+
+
+def roll_back_run(con: CatalogConnection, run_id: str, version: int) -> None:
+    if not _move_run(con, "roll_back_run", "run_id = ?", [run_id], ", error = ?, finished_at = current_timestamp",
+                     [f"rolled back to version {version}"]):
+        _refuse_run(con, run_id, "roll_back_run")
 
 
 def remove(con: CatalogConnection, table_name: str, keep_run_history: bool = False) -> None:

@@ -108,6 +108,7 @@ create table if not exists migration_runs (
     checkpoint_batch_rows bigint  not null, -- checkpoint rows per batch, at most
     num_batches           integer not null,
     -- running | landed (published) | migrated (built) | failed | abandoned (log changed under it)
+    -- | rolled_back (`rollback --to-version` removed what it landed)
     status                varchar not null,
     started_at            timestamp not null,
     landed_at             timestamp,
@@ -135,4 +136,15 @@ create table if not exists migration_batches (
     committed_at          timestamp not null,
     peak_rss_bytes        bigint,           -- the migrating process's peak resident memory when it committed
     primary key (run_id, batch_number)
+);
+
+-- Every comparison of a table's log with the catalog (`drift`, `finalize`, `sync`): what the log
+-- held then. `metrics` reads "versions behind" from the newest, without listing any log.
+create table if not exists drift_checks (
+    table_name            varchar not null,
+    checked_at            timestamp not null,
+    catalog_version       bigint  not null, -- the catalog's version compared (a finalized table's cut-over)
+    log_version           bigint  not null, -- the log's latest version then
+    findings              varchar not null, -- JSON list of {"kind", "detail"}; [] when in sync
+    exit_code             integer not null  -- `drift`'s exit code for these findings
 );

@@ -5,6 +5,7 @@ warnings instead of printing them."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -181,3 +182,15 @@ def fixture_tables(fleet_dir) -> dict[str, Path]:
     from test_fixture_tables import build_fixture_tables
 
     return build_fixture_tables(fleet_dir / "tables")
+
+
+def documented_events() -> dict[str, set[str]]:
+    """Event type -> fields, from docs/json-events.md (a `### \\`name\\`` heading, then bullets of fields)."""
+    documented: dict[str, set[str]] = {}
+    current = None
+    for line in (REPO / "docs" / "json-events.md").read_text().splitlines():
+        if heading := re.match(r"### `(\w+)`", line):
+            current = documented.setdefault(heading.group(1), set())
+        elif current is not None and line.startswith("- "):
+            current.update(re.findall(r"`(\w+)`(?=(?:, `\w+`)* \()", line))  # `name` (type) or `a`, `b` (types)
+    return documented

@@ -16,7 +16,7 @@ import duckdb
 import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, RUN_ID, postgres_settings, require_postgres
+from conftest import RUN_ID, documented_events, postgres_settings, require_postgres
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import BAD_INPUT_FIXTURES
 from rich.console import Console
@@ -172,18 +172,6 @@ def test_a_failed_first_migrate_leaves_no_empty_catalog(tables, tmp_path):
     assert not catalog.exists() and list(tmp_path.iterdir()) == []
     assert result.output.count("00000000000000000002.json") == 1  # the error, once
     assert "not migrated" in result.stdout or "not migrated" in result.stderr
-
-
-def documented_events() -> dict[str, set[str]]:
-    """Event type -> fields, from docs/json-events.md (a `### \\`name\\`` heading, then bullets of fields)."""
-    documented: dict[str, set[str]] = {}
-    current = None
-    for line in (REPO / "docs" / "json-events.md").read_text().splitlines():
-        if heading := re.match(r"### `(\w+)`", line):
-            current = documented.setdefault(heading.group(1), set())
-        elif current is not None and line.startswith("- "):
-            current.update(re.findall(r"`(\w+)`(?=(?:, `\w+`)* \()", line))  # `name` (type) or `a`, `b` (types)
-    return documented
 
 
 MARKUP = re.compile(r"\[/?(red|green|yellow|bold|cyan|magenta)?\]|\x1b\[")

@@ -70,6 +70,7 @@ TABLE_CALLS = {
     "commit_in_catalog": lambda con, run_id: lifecycle.commit_in_catalog(con, "t", LATEST, LATEST + 1),
     "start_rollback": lambda con, run_id: lifecycle.start_rollback(con, "t"),
     "finish_rollback": lambda con, run_id: lifecycle.finish_rollback(con, "t", LATEST),
+    "roll_back_to": lambda con, run_id: lifecycle.roll_back_to(con, "t", LATEST - 1),
     "remove": lambda con, run_id: lifecycle.remove(con, "t"),
 }
 RUN_CALLS = {
@@ -80,6 +81,8 @@ RUN_CALLS = {
     "abandon_run": lambda con, run_id: lifecycle.abandon_run(con, run_id, "replaced"),
     "record_build": lambda con, run_id: lifecycle.record_build(con, "t", LATEST),
     "fail_build": lambda con, run_id: lifecycle.fail_build(con, "t", "a check failed"),
+    "cut_run": lambda con, run_id: lifecycle.cut_run(con, run_id, LATEST - 1, 1),
+    "roll_back_run": lambda con, run_id: lifecycle.roll_back_run(con, run_id, LATEST - 1),
 }
 TABLE_SCOPED_RUN_MOVES = {"record_build", "fail_build"}  # every run of the table that stands where they start
 
