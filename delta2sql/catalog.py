@@ -76,6 +76,7 @@ class Catalog:
     path: Path | None = None
     extra_env: dict = field(default_factory=dict, hash=False)  # e.g. the Postgres schema
     memory_limit_bytes: int | None = None  # --memory-limit: a run stops (resumable) past this peak RSS
+    max_rows_per_second: float | None = None  # --max-rows-per-second: landed rows, all writers together
 
     def env(self) -> dict[str, str]:
         """Environment variables profiles.yml reads for this catalog."""

@@ -52,7 +52,7 @@ from delta2sql.metrics import exposition
 from delta2sql.metrics import serve as serve_metrics
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.partial_rollback import rollback_to_version
-from delta2sql.plan import plan_in_catalog
+from delta2sql.plan import plan_in_catalog, stored_cap
 from delta2sql.progress import STATUS_STYLES, ConsoleReporter, JsonReporter
 from delta2sql.project import project_dir
 from delta2sql.report import FORMATS, gather_report, render_report
@@ -63,6 +63,8 @@ from delta2sql.sync import Backoff, sync_pass
 from delta2sql.sync import exit_code as sync_exit_code
 from delta2sql.transpile import TARGETS
 from delta2sql.validate import LEVELS, validate_tables
+from delta2sql.work_queue import enqueue as enqueue_tables
+from delta2sql.work_queue import queue_state, run_worker
 
 catalog_option = click.option(
     "--catalog", "catalog_path", envvar="DELTA2SQL_CATALOG", show_envvar=True,
@@ -76,6 +78,10 @@ target_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="JSON events on stdout, one per line (docs/json-events.md).")
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks.")
+rate_option = click.option(
+    "--max-rows-per-second", type=click.FloatRange(min=0, min_open=True), default=None,
+    help="Cap the log rows landed in the catalog database per second, by every process that writes to it with "
+         "this option (workers on many machines included): a token bucket kept in the catalog.")
 
 
 def _use_storage_options(_ctx, _param, pairs: tuple[str, ...]) -> None:
@@ -225,9 +231,11 @@ def main() -> None:
 @click.option("--wait", is_flag=True,
               help="If another migrate is landing the table, wait until it ends instead of stopping.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be read (same as `plan`).")
+@rate_option
 @catalog_command
 def migrate(table_path, name, manifest, parallel, version, full_history, catalog_version, full_refresh, batch_size,
-            checkpoint_batch_rows, memory_limit, wait, dry_run, catalog_path, target, as_json, debug):
+            checkpoint_batch_rows, memory_limit, wait, dry_run, max_rows_per_second, catalog_path, target, as_json,
+            debug):
     """Land TABLE_PATH's _delta_log in the catalog and build the catalog tables.
 
     TABLE_PATH is a directory or an object store URI (s3://, s3a://, az://, abfs[s]://, adl://,
@@ -242,12 +250,15 @@ def migrate(table_path, name, manifest, parallel, version, full_history, catalog
         if manifest:
             raise click.UsageError("--dry-run plans one TABLE_PATH; use `delta2sql plan` per table")
         _run(as_json, debug, lambda reporter: _report_plan(
-            reporter, _catalog(target, catalog_path, creating=True), table_path, name, version, full_history,
+            reporter, dataclasses.replace(_catalog(target, catalog_path, creating=True),
+                                          max_rows_per_second=max_rows_per_second), table_path, name, version,
+            full_history,
             batch_size, checkpoint_batch_rows, catalog_version, full_refresh))
         return
 
     def body(reporter) -> int:
-        catalog = dataclasses.replace(_catalog(target, catalog_path, creating=True), memory_limit_bytes=memory_limit)
+        catalog = dataclasses.replace(_catalog(target, catalog_path, creating=True), memory_limit_bytes=memory_limit,
+                                      max_rows_per_second=max_rows_per_second)
         if manifest:
             specs = read_manifest(manifest)
         else:
@@ -310,8 +321,10 @@ def _summarise(reporter, outcomes) -> None:
               help="Validation levels for the tables whose version moved.")
 @click.option("--metrics-port", type=click.IntRange(min=1, max=65535),
               help="With --every: serve Prometheus metrics on this port (docs/metrics.md).")
+@rate_option
 @catalog_command
-def sync(manifest, every, parallel, batch_size, levels, metrics_port, catalog_path, target, as_json, debug):
+def sync(manifest, every, parallel, batch_size, levels, metrics_port, max_rows_per_second, catalog_path, target,
+         as_json, debug):
     """Catch up every table of the manifest, validate what changed, and report drift.
 
     One pass exits like `drift`: 3 new versions appeared meanwhile, 4 landed log files changed or
@@ -322,7 +335,8 @@ def sync(manifest, every, parallel, batch_size, levels, metrics_port, catalog_pa
 
     def body(reporter) -> int:
         chosen = _levels(levels)
-        catalog = _catalog(target, catalog_path, creating=True)
+        catalog = dataclasses.replace(_catalog(target, catalog_path, creating=True),
+                                      max_rows_per_second=max_rows_per_second)
         specs = read_manifest(manifest)
         if metrics_port:
             serve_metrics(catalog, metrics_port)
@@ -369,9 +383,10 @@ def _report_sync(reporter, number: int, results, code: int, next_in: float | Non
               help="JSON commit files per committed batch.")
 @click.option("--checkpoint-batch-rows", type=click.IntRange(min=1),
               help="Checkpoint rows per committed batch, at most [default: as `migrate` into the target].")
+@rate_option
 @catalog_command
 def plan(table_path, name, version, full_history, catalog_version, full_refresh, batch_size, checkpoint_batch_rows,
-         catalog_path, target, as_json, debug):
+         max_rows_per_second, catalog_path, target, as_json, debug):
     """Report what `migrate TABLE_PATH` would do and an estimated duration; writes nothing.
 
     A table already in the catalog is planned as `migrate` would run it: up to date, a catch-up of
@@ -379,8 +394,9 @@ def plan(table_path, name, version, full_history, catalog_version, full_refresh,
     exist yet is not created.
     """
     _run(as_json, debug, lambda reporter: _report_plan(
-        reporter, _catalog(target, catalog_path, creating=True), table_path, name, version, full_history,
-        batch_size, checkpoint_batch_rows, catalog_version, full_refresh))
+        reporter, dataclasses.replace(_catalog(target, catalog_path, creating=True),
+                                      max_rows_per_second=max_rows_per_second), table_path, name, version,
+        full_history, batch_size, checkpoint_batch_rows, catalog_version, full_refresh))
 
 
 def _report_plan(reporter, catalog, table_path, name, version, full_history, batch_size, checkpoint_batch_rows,
@@ -407,7 +423,8 @@ def _report_plan(reporter, catalog, table_path, name, version, full_history, bat
         f"  files/bytes    {p.checkpoint_files:,} files, {p.checkpoint_bytes:,} bytes, {p.checkpoint_actions:,} actions",
         f"JSON commits     {p.commit_files:,} files, {p.commit_bytes:,} bytes, ~{p.commit_actions_estimate:,} actions",
         f"batches          {p.batches:,}",
-        f"estimate         ~{p.estimated_seconds:,} s (sample: {p.sample_files} files landed in {p.sample_seconds} s)",
+        f"estimate         ~{p.estimated_seconds:,} s (sample: {p.sample_files} files landed in {p.sample_seconds} s"
+        + (f"; writes capped at {p.max_rows_per_second:,g} rows/s" if p.max_rows_per_second else "") + ")",
     ]
     reporter.event("plan", message="\n".join(lines), table=name, **p.as_dict())
     return 0
@@ -439,14 +456,88 @@ def status(tables, catalog_path, target, as_json, debug):
         if tables:
             require_tables(catalog, list(tables), built=False)
         rows = table_status(catalog, list(tables) or None)
+        queue = [job for job in queue_state(catalog) if not tables or job["table_name"] in tables]
+        cap = stored_cap(catalog)
         if isinstance(reporter, JsonReporter):
             for row in rows:
                 reporter.event("table_status", **row)
-        elif not rows:
+            for job in queue:
+                reporter.event("queue_job", **job)
+            if cap is not None:
+                reporter.event("rate_limit", max_rows_per_second=cap)
+        elif not rows and not queue:
             Console().print(f"catalog {catalog.description} holds no table yet: "
                             "`delta2sql migrate TABLE_PATH` migrates one", markup=False, soft_wrap=True)
         else:
             _print_status(catalog, rows)
+            if queue:
+                _print_queue(queue)
+            if cap is not None:
+                Console().print(f"writes capped at {cap:,g} log rows/s (the newest --max-rows-per-second of this "
+                                "catalog's writers)", markup=False, soft_wrap=True)
+        return 0
+
+    _run(as_json, debug, body)
+
+
+@main.command()
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="YAML list of tables to queue (as for `migrate --manifest`).")
+@debug_option
+@json_option
+@target_option
+def enqueue(manifest, target, as_json, debug):
+    """Queue the manifest's tables in a PostgreSQL catalog for `delta2sql worker` processes.
+
+    A table already waiting in the queue is not queued twice; a parked (failed) one is queued again.
+    """
+
+    def body(reporter) -> int:
+        catalog = _catalog(target, None, creating=True)
+        queued = enqueue_tables(catalog, read_manifest(manifest))
+        for item in queued:
+            reporter.event("enqueued", table=item.table, job_id=item.job_id,
+                           message=f"{item.table}: " + (f"queued (job {item.job_id})" if item.job_id is not None
+                                                        else "already waiting in the queue"))
+        return 0
+
+    _run(as_json, debug, body)
+
+
+@main.command()
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Tables this worker works on at the same time.")
+@click.option("--max-tables", type=click.IntRange(min=1), default=None,
+              help="Stop claiming after this many tables (the ones in hand finish), then exit.")
+@click.option("--until-empty", is_flag=True, help="Exit once the queue is empty instead of waiting for more.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="JSON commit files per committed batch.")
+@click.option("--memory-limit", type=MemorySize(),
+              help="Peak memory for this process, e.g. 2GB (as for migrate): a table past it stops between "
+                   "batches and is retried.")
+@click.option("--metrics-port", type=click.IntRange(min=1, max=65535),
+              help="Serve Prometheus metrics of the whole catalog on this port (docs/metrics.md).")
+@rate_option
+@debug_option
+@json_option
+@target_option
+def worker(concurrency, max_tables, until_empty, batch_size, memory_limit, metrics_port, max_rows_per_second, target,
+           as_json, debug):
+    """Migrate and validate tables queued by `delta2sql enqueue`, from any machine (PostgreSQL).
+
+    Start any number of them; each claims queued tables, migrates and validates them, and releases
+    them. A worker that dies is noticed after 30 s without its heartbeat: its tables go back to
+    the queue and the next worker resumes them after their committed batches. SIGTERM stops a
+    worker once the tables in hand are done.
+    """
+
+    def body(reporter) -> int:
+        catalog = dataclasses.replace(_catalog(target, None, creating=True), memory_limit_bytes=memory_limit,
+                                      max_rows_per_second=max_rows_per_second)
+        if metrics_port:
+            serve_metrics(catalog, metrics_port)
+        done = run_worker(catalog, reporter, concurrency, max_tables, until_empty, RunOptions(batch_size=batch_size))
+        reporter.event("worker_finished", tables=done, message=f"worker finished: {done} table(s) migrated and validated")
         return 0
 
     _run(as_json, debug, body)
@@ -545,6 +636,15 @@ def rollback(table, to_version, catalog_path, target, as_json, debug):
         return 0
 
     _run(as_json, debug, body)
+
+
+def _print_queue(queue: list[dict]) -> None:
+    """The work queue of `delta2sql worker`: each table's newest job."""
+    styles = {"todo": "", "doing": "cyan", "succeeded": "green", "failed": "red"}
+    rows = [[job["table_name"], job["status"], str(job["attempts"]), job["worker"] or "",
+             timestamp(job["claimed_at"]) if job["claimed_at"] else "", (job["error"] or "")[:300]] for job in queue]
+    print_table(Console(), "work queue", ["table", "job", "attempts", "last claimed by", "at", "last error"], rows,
+                [["", styles.get(job["status"], "yellow"), "", "", "", ""] for job in queue])
 
 
 def _print_status(catalog: Catalog, rows: list[dict]) -> None:

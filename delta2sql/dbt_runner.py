@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,29 @@ def _environment(values: dict[str, str]):
                 os.environ[key] = value
 
 
+# dbt keeps global state (flags, adapters, the environment it reads): one invocation per process
+_IN_THIS_PROCESS = threading.Lock()
+_BUILD_LOCK = 1681028977  # advisory lock class of delta2sql's dbt runs; the catalog's schema is the object
+
+
+@contextmanager
+def _one_at_a_time(catalog: Catalog):
+    """One dbt run at a time in this process and, on PostgreSQL, per catalog across every process
+    and machine (workers): concurrent builds of the same incremental models would conflict. The
+    lock is a session's advisory lock, so a killed holder's lock goes with its connection."""
+    with _IN_THIS_PROCESS:
+        if catalog.target != "postgres":
+            yield
+            return
+        with catalog.connect() as con:
+            key = [_BUILD_LOCK, con.schema]
+            con.raw.execute("select pg_advisory_lock(%s, hashtext(%s))", key)
+            try:
+                yield
+            finally:
+                con.raw.execute("select pg_advisory_unlock(%s, hashtext(%s))", key)
+
+
 def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None = None) -> DbtResult:
     """Run `dbt <command>` for `catalog`; raise only when dbt itself could not run."""
     target_path = Path(tempfile.mkdtemp(prefix="delta2sql-dbt-"))
@@ -65,7 +89,7 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
             node = event.data.node_info
             reporter.event("dbt_node", node=node.unique_id, status=node.node_status)
 
-    with _environment(catalog.env()):
+    with _one_at_a_time(catalog), _environment(catalog.env()):
         result = dbtRunner(callbacks=[on_event]).invoke(args)
     results_file = target_path / "run_results.json"
     if result.exception is not None or not results_file.exists():

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import pyarrow.parquet as pq
 
+from delta2sql import rate_limit
 from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
 from delta2sql.catalog import Catalog
 from delta2sql.catalog_state import catalog_exists
@@ -49,6 +50,7 @@ class MigrationPlan:
     warnings: list[str] = field(default_factory=list)
     mode: str = "full"  # full | catch_up | up_to_date | resume | finalized (what `migrate` would do)
     committed_batches: int = 0  # resume: batches the interrupted run already committed
+    max_rows_per_second: float | None = None  # the catalog's write cap, if any: the estimate allows for it
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +62,22 @@ def plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None
     """The plan of what `migrate` would do to `table_name` in `catalog`, as `land_table` decides it."""
     table_name = checked_table_name(table_name)  # refused, or found, as `migrate` would (delta2sql/names.py)
     with session():  # each log object read once
-        return _plan_in_catalog(catalog, table_name, path, version, full_history, batch_size, checkpoint_batch_rows,
+        plan = _plan_in_catalog(catalog, table_name, path, version, full_history, batch_size, checkpoint_batch_rows,
                                 catalog_version, full_refresh)
+    cap = catalog.max_rows_per_second or stored_cap(catalog)
+    if cap and plan.mode != "finalized":  # landing cannot go faster than the cap lets its rows in
+        plan.max_rows_per_second = cap
+        rows = plan.checkpoint_actions + plan.commit_actions_estimate
+        plan.estimated_seconds = round(max(plan.estimated_seconds, rows / cap + DBT_SECONDS), 1)
+    return plan
+
+
+def stored_cap(catalog: Catalog) -> float | None:
+    """The cap this catalog's writers last used (`rate_limits`), for a plan given none."""
+    if not catalog_exists(catalog):
+        return None
+    with catalog.connect() as con:
+        return rate_limit.current_cap(con) if con.relation_exists("rate_limits") else None
 
 
 def _plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None, full_history: bool,

@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from delta2sql import lifecycle
+from delta2sql import lifecycle, rate_limit
 from delta2sql.batches import DEFAULT_BATCH_SIZE, Batch, default_checkpoint_batch_rows, plan_batches
 from delta2sql.catalog import CatalogConnection
 from delta2sql.drift import resized_or_gone
@@ -240,6 +240,8 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
                 except BaseException:
                     con.rollback()
                     raise
+                if con.catalog.max_rows_per_second:  # the writers' shared cap: sleep off a debt first
+                    rate_limit.take(con, actions, con.catalog.max_rows_per_second)
                 result.batches += 1
                 result.files += len(batch.files)
                 result.actions += actions

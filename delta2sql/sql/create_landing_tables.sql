@@ -148,3 +148,26 @@ create table if not exists drift_checks (
     findings              varchar not null, -- JSON list of {"kind", "detail"}; [] when in sync
     exit_code             integer not null  -- `drift`'s exit code for these findings
 );
+
+-- What `delta2sql worker` processes did with the jobs of the catalog's work queue (PostgreSQL;
+-- the queue itself is procrastinate's `procrastinate_jobs`, work_queue.py): one row per attempt.
+create table if not exists worker_jobs (
+    job_id                bigint  not null,
+    attempt               integer not null, -- 1 for the first claim of the job, 2 after its first retry, ...
+    table_name            varchar not null,
+    worker                varchar not null, -- host:pid of the worker process that claimed it
+    claimed_at            timestamp not null,
+    finished_at           timestamp,
+    status                varchar not null, -- claimed | done | failed
+    error                 varchar,
+    primary key (job_id, attempt)
+);
+
+-- --max-rows-per-second: the catalog's token bucket, shared by every process writing to it
+-- (rate_limit.py). Tokens are rows; the bucket refills at the cap and may go into debt.
+create table if not exists rate_limits (
+    bucket                varchar not null primary key, -- 'landed_rows'
+    rows_per_second       double  not null, -- the cap, as the newest process that took from it set it
+    tokens                double  not null,
+    refilled_at           double  not null  -- epoch seconds of the newest take
+);

@@ -1,0 +1,143 @@
+"""`delta2sql enqueue` and `delta2sql worker` on a PostgreSQL catalog: worker processes claim the
+queued tables, migrate and validate them; SIGKILLed workers' tables are taken over and resumed.
+
+Oracle: one process migrating the same tables into another schema (`migrate_tables`), compared
+relation by relation with the workers' catalog; the queue's own record of each job; the batch
+progress rows, which must hold each batch once and every version of a table once.
+
+The size fits CI (`DELTA2SQL_WORKER_TABLES`, default 12 tables; 30 for the full run of the issue:
+`DELTA2SQL_WORKER_TABLES=30 scripts/test.sh tests/python/test_workers.py`)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import psycopg
+import pytest
+import yaml
+from conftest import REPO, RecordingReporter, make_catalog, postgres_settings, require_postgres
+from fixtures.deltalake_tables import DELTALAKE_FIXTURES
+
+from delta2sql.fingerprint import table_fingerprints
+from delta2sql.migrate import TableSpec, migrate_tables
+
+DELTA2SQL = str(REPO / ".venv/bin/delta2sql")
+SIZE = int(os.environ.get("DELTA2SQL_WORKER_TABLES", "12"))
+WORKERS = 4
+KILLS = 3
+# corpus tables of other writers (Spark, delta-rs) that delta-rs reads and the protocol allows us to
+# migrate and validate, beside the fixture tables
+CORPUS_TABLES = ("simple_table", "checkpoints", "delta-0.2.0", "cdf-table", "simple_table_with_checkpoint",
+                 "with_checkpoint_no_last_checkpoint", "delta-0.8.0", "latest_not_checkpointed",
+                 "delta-1.2.1-only-struct-stats", "table_failed_last_checkpoint_update", "COVID-19_NYT",
+                 "delta-0.8.0-partitioned", "cdf-table-non-partitioned", "delta-stats-optional",
+                 "python-0.25.5-checkpoint")
+
+
+@pytest.fixture
+def tables(tmp_path, corpus_root) -> dict[str, str]:
+    fixtures = {}
+    for name, build in DELTALAKE_FIXTURES.items():
+        build(tmp_path / "fixtures" / name)
+        fixtures[name] = str(tmp_path / "fixtures" / name)
+    corpus = {name.replace("/", "_"): str(corpus_root / name) for name in CORPUS_TABLES}
+    chosen = dict(list(fixtures.items())[: SIZE - SIZE // 2] + list(corpus.items())[: SIZE // 2])
+    assert len(chosen) == SIZE
+    return chosen
+
+
+def started_worker(env: dict, log) -> subprocess.Popen:
+    return subprocess.Popen([DELTA2SQL, "worker", "--target", "postgres", "--batch-size", "2", "--json"], stdout=log,
+                            stderr=subprocess.STDOUT, env=env)
+
+
+def jobs(schema: str) -> dict[str, str]:
+    """table -> the queue status of its newest job."""
+    s = postgres_settings()
+    with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"], autocommit=True) as con:
+        rows = con.execute(f'select distinct on (args ->> \'name\') args ->> \'name\', status::text '
+                           f'from "{schema}".procrastinate_jobs where task_name = \'migrate_table\' '
+                           f'order by args ->> \'name\', id desc').fetchall()
+    return dict(rows)
+
+
+def claimed_by(schema: str) -> set[int]:
+    """pids of workers holding a claimed job now."""
+    s = postgres_settings()
+    with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"], autocommit=True) as con:
+        workers = con.execute(f'select worker from "{schema}".worker_jobs where status = \'claimed\'').fetchall()
+    return {int(w.rsplit(":", 1)[1]) for (w,) in workers}
+
+
+@pytest.mark.postgres
+def test_workers_killed_at_random_leave_every_table_migrated_once(tables, tmp_path):
+    require_postgres()
+    catalog = make_catalog("postgres", tmp_path, "workers")
+    schema = catalog.extra_env["DELTA2SQL_PG_SCHEMA"]
+    env = {**os.environ, **catalog.extra_env}
+    manifest = tmp_path / "tables.yml"
+    manifest.write_text(yaml.safe_dump({"tables": [{"path": p, "name": n} for n, p in tables.items()]}))
+    queued = subprocess.run([DELTA2SQL, "enqueue", "--manifest", str(manifest), "--target", "postgres", "--json"],
+                            capture_output=True, text=True, env=env, check=False)
+    assert queued.returncode == 0, queued.stdout + queued.stderr
+    assert sorted(json.loads(line)["table"] for line in queued.stdout.splitlines()) == sorted(tables)
+
+    logs = tmp_path / "workers"
+    logs.mkdir()
+    workers = [started_worker(env, (logs / f"{i}.jsonl").open("w")) for i in range(WORKERS)]
+    killed, rng, deadline = [], random.Random(14), time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline:
+            states = jobs(schema)
+            if len(states) == len(tables) and set(states.values()) == {"succeeded"}:
+                break
+            assert "failed" not in states.values(), states
+            busy = [w for w in workers if w.poll() is None and w.pid in claimed_by(schema)]
+            if len(killed) < KILLS and busy and rng.random() < 0.3:  # a worker holding a table, at a random moment
+                victim = rng.choice(busy)
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+                killed.append(victim.pid)
+                workers.append(started_worker(env, (logs / f"{len(workers)}.jsonl").open("w")))
+            time.sleep(rng.uniform(1, 4))
+        else:
+            pytest.fail(f"the queue did not finish: {jobs(schema)}")
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=120)
+    assert len(killed) == KILLS
+
+    with catalog.connect() as con:
+        statuses = dict(con.execute("select table_name, status from delta_log_tables").fetchall())
+        runs = con.execute("select table_name, run_id, status, num_batches from migration_runs").fetchall()
+        batches = con.execute("select run_id, batch_number, first_version, last_version from migration_batches "
+                              "order by run_id, batch_number").fetchall()
+        done = con.execute("select table_name, count(*) from worker_jobs where status = 'done' "
+                           "group by table_name").fetchall()
+        taken_over = con.execute("select count(distinct table_name) from worker_jobs where status = 'claimed'") \
+            .fetchone()[0]
+    assert statuses == dict.fromkeys(tables, "migrated")
+    assert dict(done) == dict.fromkeys(tables, 1)  # each table migrated and validated once
+    assert taken_over >= 1  # a killed worker's claim stays in the record, and another finished its table
+    assert sorted(t for t, *_ in runs) == sorted(tables)  # one run per table: resumed, never started over
+    for _, run_id, status, num_batches in runs:
+        mine = [(first, last) for run, _, first, last in batches if run == run_id]
+        assert status == "migrated" and len(mine) == num_batches
+        for (_, last), (first, next_last) in itertools.pairwise(mine):  # every version once, in order
+            assert first > last or first == next_last == last  # (a checkpoint's slices share its version)
+
+    single = make_catalog("postgres", tmp_path, "single")
+    outcomes = migrate_tables([TableSpec(p, n) for n, p in tables.items()], single, RecordingReporter())
+    assert [o.name for o in outcomes if o.status != "migrated"] == []
+    with catalog.connect() as con, single.connect() as other:
+        for name in tables:
+            assert table_fingerprints(con, name) == table_fingerprints(other, name), name
