@@ -37,7 +37,8 @@ CORPUS_TABLES = ("simple_table", "checkpoints", "delta-0.2.0", "cdf-table", "sim
                  "with_checkpoint_no_last_checkpoint", "delta-0.8.0", "latest_not_checkpointed",
                  "delta-1.2.1-only-struct-stats", "table_failed_last_checkpoint_update", "COVID-19_NYT",
                  "delta-0.8.0-partitioned", "cdf-table-non-partitioned", "delta-stats-optional",
-                 "python-0.25.5-checkpoint")
+                 "python-0.25.5-checkpoint", "delta-0.8.0-date", "delta-0.8.0-null-partition",
+                 "delta-0.8.0-numeric-partition", "delta-2.2.0-partitioned-types")
 
 
 @pytest.fixture
@@ -46,14 +47,15 @@ def tables(tmp_path, corpus_root) -> dict[str, str]:
     for name, build in DELTALAKE_FIXTURES.items():
         build(tmp_path / "fixtures" / name)
         fixtures[name] = str(tmp_path / "fixtures" / name)
-    corpus = {name.replace("/", "_"): str(corpus_root / name) for name in CORPUS_TABLES}
-    chosen = dict(list(fixtures.items())[: SIZE - SIZE // 2] + list(corpus.items())[: SIZE // 2])
+    corpus = {f"corpus_{name}": str(corpus_root / name) for name in CORPUS_TABLES}
+    mine = list(fixtures.items())[: SIZE - SIZE // 2]  # half fixtures, the rest from the corpus
+    chosen = dict(mine + list(corpus.items())[: SIZE - len(mine)])
     assert len(chosen) == SIZE
     return chosen
 
 
 def started_worker(env: dict, log) -> subprocess.Popen:
-    return subprocess.Popen([DELTA2SQL, "worker", "--target", "postgres", "--batch-size", "2", "--json"], stdout=log,
+    return subprocess.Popen([DELTA2SQL, "worker", "--target", "postgres", "--batch-size", "1", "--json"], stdout=log,
                             stderr=subprocess.STDOUT, env=env)
 
 
@@ -67,12 +69,16 @@ def jobs(schema: str) -> dict[str, str]:
     return dict(rows)
 
 
-def claimed_by(schema: str) -> set[int]:
-    """pids of workers holding a claimed job now."""
+def landing_now(schema: str) -> dict[int, tuple[str, int]]:
+    """pid -> (run, batches committed) of workers landing a table now, past its first batch."""
     s = postgres_settings()
     with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"], autocommit=True) as con:
-        workers = con.execute(f'select worker from "{schema}".worker_jobs where status = \'claimed\'').fetchall()
-    return {int(w.rsplit(":", 1)[1]) for (w,) in workers}
+        rows = con.execute(f'select runs.owner_pid, runs.run_id, count(*) from "{schema}".migration_runs as runs '
+                           f'inner join "{schema}".migration_batches as batches using (run_id) '
+                           "where runs.status = 'running' and runs.num_batches > 1 "
+                           "group by runs.owner_pid, runs.run_id, runs.num_batches "
+                           "having count(*) < runs.num_batches").fetchall()
+    return {pid: (run_id, committed) for pid, run_id, committed in rows}
 
 
 @pytest.mark.postgres
@@ -91,21 +97,24 @@ def test_workers_killed_at_random_leave_every_table_migrated_once(tables, tmp_pa
     logs = tmp_path / "workers"
     logs.mkdir()
     workers = [started_worker(env, (logs / f"{i}.jsonl").open("w")) for i in range(WORKERS)]
-    killed, rng, deadline = [], random.Random(14), time.monotonic() + 900
+    killed, rng, deadline = [], random.Random(14), time.monotonic() + 1500
     try:
         while time.monotonic() < deadline:
             states = jobs(schema)
             if len(states) == len(tables) and set(states.values()) == {"succeeded"}:
                 break
             assert "failed" not in states.values(), states
-            busy = [w for w in workers if w.poll() is None and w.pid in claimed_by(schema)]
-            if len(killed) < KILLS and busy and rng.random() < 0.3:  # a worker holding a table, at a random moment
-                victim = rng.choice(busy)
+            # a worker part-way through landing a table, at a random moment
+            landing = [(pid, run) for pid, run in landing_now(schema).items()
+                       if any(w.pid == pid and w.poll() is None for w in workers)]
+            if len(killed) < KILLS and landing and rng.random() < 0.5:
+                pid, (run_id, committed) = rng.choice(landing)
+                victim = next(w for w in workers if w.pid == pid)
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
-                killed.append(victim.pid)
+                killed.append((pid, run_id, committed))
                 workers.append(started_worker(env, (logs / f"{len(workers)}.jsonl").open("w")))
-            time.sleep(rng.uniform(1, 4))
+            time.sleep(rng.uniform(0.2, 0.6))
         else:
             pytest.fail(f"the queue did not finish: {jobs(schema)}")
     finally:
@@ -128,6 +137,15 @@ def test_workers_killed_at_random_leave_every_table_migrated_once(tables, tmp_pa
     assert statuses == dict.fromkeys(tables, "migrated")
     assert dict(done) == dict.fromkeys(tables, 1)  # each table migrated and validated once
     assert taken_over >= 1  # a killed worker's claim stays in the record, and another finished its table
+    with catalog.connect() as con:
+        for pid, run_id, committed in killed:  # each killed run was taken over and finished, not started over
+            owner, status, batches_now = con.execute(
+                "select owner_pid, status, (select count(*) from migration_batches where run_id = ?) "
+                "from migration_runs where run_id = ?", [run_id, run_id]).fetchone()
+            assert owner != pid and status == "migrated" and batches_now > committed
+    resumed = [json.loads(line) for path in logs.iterdir() for line in path.read_text().splitlines()
+               if '"run_resumed"' in line]
+    assert {e["run_id"] for e in resumed} >= {run_id for _, run_id, _ in killed}
     assert sorted(t for t, *_ in runs) == sorted(tables)  # one run per table: resumed, never started over
     for _, run_id, status, num_batches in runs:
         mine = [(first, last) for run, _, first, last in batches if run == run_id]
