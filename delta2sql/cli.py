@@ -63,8 +63,8 @@ from delta2sql.sync import Backoff, sync_pass
 from delta2sql.sync import exit_code as sync_exit_code
 from delta2sql.transpile import TARGETS
 from delta2sql.validate import LEVELS, validate_tables
+from delta2sql.work_queue import RETRY_WAIT_SECONDS, queue_state, run_worker
 from delta2sql.work_queue import enqueue as enqueue_tables
-from delta2sql.work_queue import queue_state, run_worker
 
 catalog_option = click.option(
     "--catalog", "catalog_path", envvar="DELTA2SQL_CATALOG", show_envvar=True,
@@ -517,12 +517,14 @@ def enqueue(manifest, target, as_json, debug):
                    "batches and is retried.")
 @click.option("--metrics-port", type=click.IntRange(min=1, max=65535),
               help="Serve Prometheus metrics of the whole catalog on this port (docs/metrics.md).")
+@click.option("--retry-wait", type=click.IntRange(min=1), default=RETRY_WAIT_SECONDS, show_default=True,
+              help="Seconds before a failed table's second attempt; its third waits the square. Then it is parked.")
 @rate_option
 @debug_option
 @json_option
 @target_option
-def worker(concurrency, max_tables, until_empty, batch_size, memory_limit, metrics_port, max_rows_per_second, target,
-           as_json, debug):
+def worker(concurrency, max_tables, until_empty, batch_size, memory_limit, metrics_port, retry_wait,
+           max_rows_per_second, target, as_json, debug):
     """Migrate and validate tables queued by `delta2sql enqueue`, from any machine (PostgreSQL).
 
     Start any number of them; each claims queued tables, migrates and validates them, and releases
@@ -536,7 +538,8 @@ def worker(concurrency, max_tables, until_empty, batch_size, memory_limit, metri
                                       max_rows_per_second=max_rows_per_second)
         if metrics_port:
             serve_metrics(catalog, metrics_port)
-        done = run_worker(catalog, reporter, concurrency, max_tables, until_empty, RunOptions(batch_size=batch_size))
+        done = run_worker(catalog, reporter, concurrency, max_tables, until_empty, RunOptions(batch_size=batch_size),
+                          retry_wait)
         reporter.event("worker_finished", tables=done, message=f"worker finished: {done} table(s) migrated and validated")
         return 0
 

@@ -6,8 +6,8 @@ reaches it, claim jobs (procrastinate fetches them with `FOR UPDATE SKIP LOCKED`
 validate each table, and record what they did in `worker_jobs`. procrastinate gives the rest:
 - a job's `lock` is its table: two jobs of one table never run at once; its `queueing_lock` too:
   a table is queued at most once while it waits;
-- a failed job is retried `RETRY` times with a growing wait, then stays `failed` (parked for a
-  person: `enqueue` queues it again);
+- a failed job is tried `ATTEMPTS` times in all, waiting `RETRY_WAIT_SECONDS` and then its
+  square, then stays `failed` (parked for a person: `enqueue` queues it again);
 - a worker that dies stops its heartbeat; every worker looks for stalled jobs every
   `STALLED_CHECK_SECONDS` and retries those of a worker `STALLED_AFTER_SECONDS` silent; the next
   worker takes the table's run over from its lease (`lifecycle.take_over`) and resumes it after
@@ -32,13 +32,14 @@ from delta2sql.errors import CatalogError, Delta2SqlError
 from delta2sql.landing_schema import create_landing_tables
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.progress import Reporter
+from delta2sql.reference import create_reference_tables
 from delta2sql.runs import RunOptions
 from delta2sql.validate import validate_tables
 
 QUEUE = "delta2sql"
 TASK = "migrate_table"
-# three attempts, the second 10 s after the first fails and the third 100 s after the second
-RETRY = procrastinate.RetryStrategy(max_attempts=3, exponential_wait=10)
+ATTEMPTS = 3  # then the job stays `failed`: parked for a person
+RETRY_WAIT_SECONDS = 10  # the second attempt 10 s after the first fails, the third 100 s after the second
 STALLED_AFTER_SECONDS = 30  # procrastinate's workers beat every 10 s
 STALLED_CHECK_SECONDS = 10
 _SCHEMA_LOCK = (1681028977, 1)  # advisory lock key: installing procrastinate's tables, once
@@ -71,11 +72,13 @@ def _app(catalog: Catalog) -> procrastinate.App:
 
 
 def _install(catalog: Catalog, app: procrastinate.App) -> None:
-    """procrastinate's tables in the catalog's schema, once (concurrent installers wait in turn)."""
+    """procrastinate's tables and the catalog's own, once, before any job: concurrent
+    `create table if not exists` of one table conflict on PostgreSQL, so installers wait in turn."""
     with catalog.connect() as con:
-        create_landing_tables(con)
         con.raw.execute("select pg_advisory_lock(%s, %s)", _SCHEMA_LOCK)
         try:
+            create_landing_tables(con)
+            create_reference_tables(con)
             if con.raw.execute("select to_regclass('procrastinate_jobs')").fetchone()[0] is None:
                 app.schema_manager.apply_schema()
         finally:
@@ -106,7 +109,8 @@ def enqueue(catalog: Catalog, specs: list[TableSpec]) -> list[Enqueued]:
 
 
 def run_worker(catalog: Catalog, reporter: Reporter, concurrency: int = 1, max_tables: int | None = None,
-               until_empty: bool = False, options: RunOptions | None = None) -> int:
+               until_empty: bool = False, options: RunOptions | None = None,
+               retry_wait: int = RETRY_WAIT_SECONDS) -> int:
     """Claim and work queued tables until stopped (SIGTERM), `max_tables` were claimed, or, with
     `until_empty`, the queue is empty. Returns how many tables this worker finished."""
     _require_postgres(catalog)
@@ -116,7 +120,10 @@ def run_worker(catalog: Catalog, reporter: Reporter, concurrency: int = 1, max_t
     counting = threading.Lock()
     stop: list = []  # the running worker's task and loop, to cancel it from a job's thread
 
-    @app.task(name=TASK, queue=QUEUE, retry=RETRY, pass_context=True)
+    # procrastinate's max_attempts counts the retries after the first attempt
+    retry = procrastinate.RetryStrategy(max_attempts=ATTEMPTS - 1, exponential_wait=retry_wait)
+
+    @app.task(name=TASK, queue=QUEUE, retry=retry, pass_context=True)
     def migrate_table(context, path, name, version=None, full_history=False, catalog_version=None):
         with counting:
             counts["claimed"] += 1
@@ -140,7 +147,7 @@ def run_worker(catalog: Catalog, reporter: Reporter, concurrency: int = 1, max_t
             error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
             _finish(catalog, job.id, job.attempts + 1, "failed", error)
             reporter.event("job_finished", table=name, job_id=job.id, status="failed", error=error,
-                           message=f"{name}: failed (attempt {job.attempts + 1} of {RETRY.max_attempts}): {error}")
+                           message=f"{name}: failed (attempt {job.attempts + 1} of {ATTEMPTS}): {error}")
             raise
         _finish(catalog, job.id, job.attempts + 1, "done", None)
         with counting:
@@ -193,8 +200,8 @@ def _finish(catalog: Catalog, job_id: int, attempt: int, status: str, error: str
 
 
 def queue_state(catalog: Catalog) -> list[dict]:
-    """Each queued table's newest job: its queue status, attempts, who claimed it last, and the
-    error of its last failed attempt. Empty without a queue."""
+    """Each queued table's newest job: its queue status, the attempts workers made (claims), who
+    claimed it last, and the error of its last failed attempt. Empty without a queue."""
     if catalog.target != "postgres":
         return []
     with catalog.connect() as con:
@@ -205,19 +212,20 @@ def queue_state(catalog: Catalog) -> list[dict]:
             """
             with newest_jobs as (
                 select distinct on (args ->> 'name') id, args ->> 'name' as table_name, status::text as status,
-                       attempts, scheduled_at
+                       scheduled_at
                 from procrastinate_jobs
                 where task_name = %s
                 order by args ->> 'name', id desc
             ),
 
             newest_claims as (
-                select distinct on (job_id) job_id, worker, claimed_at, status as claim_status, error
+                select distinct on (job_id) job_id, attempt, worker, claimed_at, status as claim_status, error
                 from worker_jobs
                 order by job_id, attempt desc
             )
 
-            select newest_jobs.table_name, newest_jobs.id as job_id, newest_jobs.status, newest_jobs.attempts,
+            select newest_jobs.table_name, newest_jobs.id as job_id, newest_jobs.status,
+                   coalesce(newest_claims.attempt, 0) as attempts,
                    newest_jobs.scheduled_at, newest_claims.worker, newest_claims.claimed_at,
                    newest_claims.claim_status, newest_claims.error
             from newest_jobs

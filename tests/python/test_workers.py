@@ -5,7 +5,8 @@ Oracle: one process migrating the same tables into another schema (`migrate_tabl
 relation by relation with the workers' catalog; the queue's own record of each job; the batch
 progress rows, which must hold each batch once and every version of a table once.
 
-The size fits CI (`DELTA2SQL_WORKER_TABLES`, default 12 tables; 30 for the full run of the issue:
+The size fits CI (`DELTA2SQL_WORKER_TABLES`, default 8 tables and 2 kills; 30 tables and 3 kills
+for the full run of the issue:
 `DELTA2SQL_WORKER_TABLES=30 scripts/test.sh tests/python/test_workers.py`)."""
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from delta2sql.fingerprint import table_fingerprints
 from delta2sql.migrate import TableSpec, migrate_tables
 
 DELTA2SQL = str(REPO / ".venv/bin/delta2sql")
-SIZE = int(os.environ.get("DELTA2SQL_WORKER_TABLES", "12"))
+SIZE = int(os.environ.get("DELTA2SQL_WORKER_TABLES", "8"))
 WORKERS = 4
-KILLS = 3
+KILLS = max(2, SIZE // 10)
 # corpus tables of other writers (Spark, delta-rs) that delta-rs reads and the protocol allows us to
 # migrate and validate, beside the fixture tables
 CORPUS_TABLES = ("simple_table", "checkpoints", "delta-0.2.0", "cdf-table", "simple_table_with_checkpoint",
@@ -159,3 +160,59 @@ def test_workers_killed_at_random_leave_every_table_migrated_once(tables, tmp_pa
     with catalog.connect() as con, single.connect() as other:
         for name in tables:
             assert table_fingerprints(con, name) == table_fingerprints(other, name), name
+
+
+def run_cli(env: dict, *args: str) -> list[dict]:
+    done = subprocess.run([DELTA2SQL, *args, "--target", "postgres", "--json"], capture_output=True, text=True,
+                          env=env, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def queue(env: dict) -> dict[str, dict]:
+    return {e["table_name"]: e for e in run_cli(env, "status") if e["event"] == "queue_job"}
+
+
+@pytest.mark.postgres
+def test_a_worker_stops_after_max_tables_and_a_failing_table_is_parked_after_its_attempts(tmp_path):
+    require_postgres()
+    catalog = make_catalog("postgres", tmp_path, "parking")
+    env = {**os.environ, **catalog.extra_env}
+    for name in ("a", "b", "c", "torn"):
+        DELTALAKE_FIXTURES["appends"](tmp_path / name)
+    torn = tmp_path / "torn" / "_delta_log" / f"{3:020d}.json"
+    whole = torn.read_bytes()
+    torn.write_bytes(whole[:-30])
+    manifest = tmp_path / "tables.yml"
+    manifest.write_text(yaml.safe_dump({"tables": [{"path": str(tmp_path / n)} for n in ("a", "b", "c")]}))
+    run_cli(env, "enqueue", "--manifest", str(manifest))
+
+    events = run_cli(env, "worker", "--concurrency", "2", "--max-tables", "2")  # two at once, then it exits
+    assert [e["tables"] for e in events if e["event"] == "worker_finished"] == [2], [(e["table"], e["status"], e["error"]) for e in events if e["event"] == "job_finished"]
+    assert sorted(j["status"] for j in queue(env).values()) == ["succeeded", "succeeded", "todo"]
+
+    manifest.write_text(yaml.safe_dump({"tables": [{"path": str(tmp_path / "torn")}]}))
+    run_cli(env, "enqueue", "--manifest", str(manifest))
+    log = (tmp_path / "worker.jsonl").open("w")
+    worker = subprocess.Popen([DELTA2SQL, "worker", "--target", "postgres", "--retry-wait", "1", "--json"],
+                              stdout=log, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while queue(env)["torn"]["status"] != "failed" and time.monotonic() < deadline:
+            time.sleep(1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+        log.close()
+    parked = queue(env)["torn"]
+    assert (parked["status"], parked["attempts"], parked["claim_status"]) == ("failed", 3, "failed")
+    assert torn.name in parked["error"]
+    assert queue(env)["c"]["status"] == "succeeded"  # the one left by the first worker, done meanwhile
+
+    torn.write_bytes(whole)  # a person repairs it and queues it again
+    run_cli(env, "enqueue", "--manifest", str(manifest))
+    run_cli(env, "worker", "--until-empty")
+    assert queue(env)["torn"]["status"] == "succeeded"
+    with catalog.connect() as con:
+        assert con.execute("select count(*) from worker_jobs where table_name = 'torn' and status = 'failed'") \
+            .fetchone() == (3,)
