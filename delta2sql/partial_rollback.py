@@ -72,8 +72,11 @@ def rollback_to_version(catalog: Catalog, table_name: str, version: int, reporte
         create_reference_tables(con)  # DDL first: SQLite's executescript would end the transaction
         status, start, latest, uri = _state(con, table_name)
         runs = _current_runs(con, table_name)
-        _refuse_unless_possible(con, table_name, status, start, latest, runs, version)
-        done = _cut(con, table_name, status, latest, runs, version)
+        # the newest version landed: the published one, or further by a run that has not published
+        reach = max([run.reach for run in runs] + ([latest] if status != TableStatus.LANDING else []),
+                    default=start - 1)
+        _refuse_unless_possible(con, table_name, status, start, reach, runs, version)
+        done = _cut(con, table_name, status, latest, reach, runs, version)
     # the catalog tables, rebuilt from the landed rows at `version` and checked (the build
     # compares them with the log's own checksums at it); `--version` keeps migrate from catching up
     [outcome] = migrate_tables([TableSpec(uri, table_name, version=version)], catalog, reporter)
@@ -116,7 +119,7 @@ def _current_runs(con: CatalogConnection, table_name: str) -> list[_Run]:
         "order by batch_number", [row[0]]).fetchall()) for row in rows[full:]]
 
 
-def _refuse_unless_possible(con: CatalogConnection, table_name: str, status: str, start: int, latest: int,
+def _refuse_unless_possible(con: CatalogConnection, table_name: str, status: str, start: int, reach: int,
                             runs: list[_Run], version: int) -> None:
     if status in CATALOG_OWNED:
         raise Delta2SqlError(
@@ -131,7 +134,6 @@ def _refuse_unless_possible(con: CatalogConnection, table_name: str, status: str
             f"{table_name}: the catalog holds no version before {start} (its replay starts at the checkpoint of "
             f"version {start}); to stand at {version}, `delta2sql rollback {shlex.quote(table_name)}` it wholly and "
             f"migrate again with --version {version} --full-history")
-    reach = max([run.reach for run in runs] + ([latest] if status != TableStatus.LANDING else []), default=start - 1)
     if version > reach:
         raise Delta2SqlError(f"{table_name}: only versions up to {reach} are landed; there is nothing after version "
                              f"{version} to roll back" if reach >= start else
@@ -143,10 +145,9 @@ def _refuse_unless_possible(con: CatalogConnection, table_name: str, status: str
                                  f"version {version}; `delta2sql migrate` resumes it")
 
 
-def _cut(con: CatalogConnection, table_name: str, status: str, latest: int, runs: list[_Run],
+def _cut(con: CatalogConnection, table_name: str, status: str, latest: int, reach: int, runs: list[_Run],
          version: int) -> PartialRollback:
     """In one transaction: the landing rows, batches, runs and table state after `version` go."""
-    reach = max([run.reach for run in runs] + ([latest] if status != TableStatus.LANDING else []))
     done = PartialRollback(table_name, version, (version + 1, reach) if reach > version else None, 0, 0, 0)
     to_publish = [run for run in runs if run.published_to is None and run.from_version <= version <= run.reach]
     if done.removed_versions is None and not to_publish and status != TableStatus.LANDING and latest == version:

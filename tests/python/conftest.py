@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,3 +195,10 @@ def documented_events() -> dict[str, set[str]]:
         elif current is not None and line.startswith("- "):
             current.update(re.findall(r"`(\w+)`(?=(?:, `\w+`)* \()", line))  # `name` (type) or `a`, `b` (types)
     return documented
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a server a test starts (metrics)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
 import yaml
-from conftest import REPO, invoke_cli, make_catalog
+from conftest import REPO, free_port, invoke_cli, make_catalog
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -34,12 +33,6 @@ def test_a_take_past_the_tokens_sleeps_the_debt_off(catalog):
         slept = rate_limit.take(con, 1900, 1000)  # 900 left, 1900 taken: 1000 rows of debt, one second
         assert 0.9 < slept <= 1.0 and time.monotonic() - started >= slept
         assert rate_limit.current_cap(con) == 1000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rate_of(batches: list[tuple]) -> float:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pyarrow as pa
 import pytest
-from conftest import REPO, cli_options, documented_events, make_catalog
+from conftest import REPO, cli_options, documented_events, free_port, make_catalog
 from deltalake import write_deltalake
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from prometheus_client.parser import text_string_to_metric_families
@@ -85,12 +84,6 @@ def scrape(port: int) -> dict[tuple[str, str], float]:
         text = response.read().decode()
     return {(s.name, s.labels.get("table", "")): s.value for f in text_string_to_metric_families(text)
             for s in f.samples if not s.labels.keys() - {"table"}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(condition, seconds: float, what: str):
