@@ -60,19 +60,40 @@ def sample_versions(start: int, latest: int, count: int) -> list[int]:
     return sorted({latest, start, *(round(start + i * step) for i in range(1, count - 1))})
 
 
-def _delta_rs_snapshot(table_uri: str, version: int) -> tuple[pa.Table, bool, str | None, dict[str, str]]:
-    """Live files per delta-rs at `version`: (files, deleted rows resolved?, why not, the Delta
-    type of each partition column by its physical name).
+def _delta_rs_snapshots(table_uri: str, versions: list[int]):
+    """Live files per delta-rs at each of `versions`, ascending: yields (version, snapshot or the
+    exception delta-rs raised), a snapshot being (files, deleted rows resolved?, why not, the
+    Delta type of each partition column by its physical name).
 
-    Paths are as delta-rs returns them (as written in the log). A table in an object store is
-    read at its URI with the storage options the landing used."""
+    One DeltaTable walks forward through the versions (`load_as_version` applies only the
+    commits in between), because delta-rs 1.6.6 opening a table at an older version costs as much
+    as at the newest, or more: on 100,000 commits, 30 s at version 33,333 and 56 s at 66,666,
+    against 40 s for 0, 33,333, 66,666 and 99,999 in one walk. After a failure the next version is
+    opened afresh. Paths are as delta-rs returns them (as written in the log). A table in an
+    object store is read at its URI with the storage options the landing used."""
+    with _delta_rs_location(table_uri) as (uri, options):
+        table = None
+        for version in sorted(versions):
+            try:
+                if table is None:
+                    table = deltalake.DeltaTable(uri, version=version, storage_options=options)
+                else:
+                    table.load_as_version(version)
+                yield version, (*_snapshot_files(table), _partition_types(table))
+            except Exception as exc:  # noqa: BLE001 - delta-rs's refusal is the reference's finding
+                table = None
+                yield version, exc
+
+
+@contextmanager
+def _delta_rs_location(table_uri: str):
+    """(uri, storage options) delta-rs reads the table at."""
     if is_object_store_uri(table_uri):
         uri, options = delta_rs_location(table_uri)
-        table = deltalake.DeltaTable(uri, version=version, storage_options=options or None)
-        return *_snapshot_files(table), _partition_types(table)
+        yield uri, options or None
+        return
     with _delta_rs_safe_path(Path(table_uri)) as path:
-        table = deltalake.DeltaTable(str(path), version=version)
-        return *_snapshot_files(table), _partition_types(table)
+        yield str(path), None
 
 
 @contextmanager
@@ -170,15 +191,14 @@ def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: 
     snapshots, errors = [], []
     _replace(con, "reference_snapshot_files", table_name, [])
     _replace(con, "reference_partition_values", table_name, [])
-    for version in versions:
-        try:
-            files, has_deleted_rows, dv_error, partition_types = _delta_rs_snapshot(table_uri, version)
-        except Exception as exc:
-            message = str(exc).splitlines()[0][:300]
+    for version, snapshot in _delta_rs_snapshots(table_uri, versions):
+        if isinstance(snapshot, Exception):
+            message = str(snapshot).splitlines()[0][:300]
             snapshots.append({"table_name": table_name, "version": version, "num_files": None,
                               "has_deleted_rows": False, "reader_error": message})
             errors.append(f"delta-rs cannot read version {version}: {message}")
             continue
+        files, has_deleted_rows, dv_error, partition_types = snapshot
         snapshots.append({"table_name": table_name, "version": version, "num_files": files.num_rows,
                           "has_deleted_rows": has_deleted_rows, "reader_error": dv_error})
         files = files.add_column(0, "table_name", pa.array([table_name] * files.num_rows, pa.string()))
