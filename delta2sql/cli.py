@@ -37,7 +37,7 @@ from delta2sql.catalog_state import (
 )
 from delta2sql.console_tables import print_table, timestamp
 from delta2sql.cutover import finalize_table, rollback_table
-from delta2sql.dbt_runner import plain_dbt_command
+from delta2sql.dbt_runner import keep_parsed_projects, plain_dbt_command
 from delta2sql.drift import detect_drift
 from delta2sql.errors import CatalogError, Delta2SqlError
 from delta2sql.lifecycle import HEALTHY
@@ -340,6 +340,8 @@ def sync(manifest, every, parallel, batch_size, levels, metrics_port, max_rows_p
         specs = read_manifest(manifest)
         if metrics_port:
             serve_metrics(catalog, metrics_port)
+        if every is not None:
+            keep_parsed_projects()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a pass stopped mid-batch resumes next time
         backoff, number = Backoff(), 0
         while True:
@@ -538,6 +540,7 @@ def worker(concurrency, max_tables, until_empty, batch_size, memory_limit, metri
                                       max_rows_per_second=max_rows_per_second)
         if metrics_port:
             serve_metrics(catalog, metrics_port)
+        keep_parsed_projects()
         done = run_worker(catalog, reporter, concurrency, max_tables, until_empty, RunOptions(batch_size=batch_size),
                           retry_wait)
         reporter.event("worker_finished", tables=done, message=f"worker finished: {done} table(s) migrated and validated")
