@@ -378,7 +378,7 @@ def load_checksum_reference(con: CatalogConnection, table_name: str, log: TableL
     100,000 versions with a `.crc` each (`migrate` reads them all, in ~3 s)."""
     columns: dict[str, list] = {"version": [], "source": [], "num_files": [], "size_bytes": []}
     try:
-        listed = log.list(offset=f"{start:020d}")
+        listed = log.list(offset=f"{start:020d}", suffix=".crc")
     except DeltaLogError:
         listed = []  # no log left: nothing to compare with
     crc_files = [o for o in listed if len(o.name) == 24 and o.name.endswith(".crc") and o.name[:20].isdigit()

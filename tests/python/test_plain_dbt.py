@@ -62,6 +62,11 @@ def test_plain_dbt_build_after_migrate_and_after_validate(engine, tmp_path):
     after_validate = plain_dbt_build(catalog, tmp_path / "after_validate")
     assert {r["status"] for r in after_validate.values()} <= {"success", "pass"}
     assert set(after_validate) == set(after_migrate)  # the same nodes ran both times
+    # the replay's unit tests (DuckDB only, ADR 0002) run here and not in `migrate`'s build
+    results = json.loads((tmp_path / "after_validate" / "run_results.json").read_text())["results"]
+    unit_tests = [r["status"] for r in results if r["unique_id"].startswith("unit_test.")]
+    assert set(unit_tests) <= {"pass"}
+    assert bool(unit_tests) == (engine == "duckdb")
 
     if engine == "duckdb":  # the bytes tests compare for real once validated: take one reference away
         with catalog.connect() as con:
