@@ -12,6 +12,7 @@ import re
 import shlex
 import signal
 import sys
+import threading
 import time
 import traceback
 import unicodedata
@@ -329,7 +330,7 @@ def sync(manifest, every, parallel, batch_size, levels, metrics_port, max_rows_p
 
     One pass exits like `drift`: 3 new versions appeared meanwhile, 4 landed log files changed or
     disappeared, 5 a checkpoint disagrees; else 1 if a table failed, else 0. With --every, passes
-    repeat until SIGTERM; a failing table backs off (1 minute, doubling up to an hour) without
+    repeat until SIGTERM, which lets the pass in hand finish; a failing table backs off (1 minute, doubling up to an hour) without
     holding up the others.
     """
 
@@ -342,18 +343,23 @@ def sync(manifest, every, parallel, batch_size, levels, metrics_port, max_rows_p
             serve_metrics(catalog, metrics_port)
         if every is not None:
             keep_parsed_projects()
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a pass stopped mid-batch resumes next time
+        # SIGTERM ends the loop after the pass in hand: raised inside dbt, an exit would be taken
+        # for dbt's own failure and the loop would go on (a SIGKILL mid-pass is safe: it resumes)
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         backoff, number = Backoff(), 0
-        while True:
+        while not stopping.is_set():
             number += 1
             started = time.monotonic()
-            results = sync_pass(specs, catalog, reporter, RunOptions(batch_size=batch_size), parallel, backoff, chosen)
+            results = sync_pass(specs, catalog, reporter, RunOptions(batch_size=batch_size), parallel, backoff, chosen,
+                                number)
             code = sync_exit_code(results)
             next_in = None if every is None else max(0.0, every - (time.monotonic() - started))
             _report_sync(reporter, number, results, code, next_in)
             if every is None:
                 return code
-            time.sleep(next_in)
+            stopping.wait(next_in)
+        return 0
 
     _run(as_json, debug, body)
 

@@ -10,12 +10,29 @@ changed or dropped, so a catalog stays readable by the version that wrote it.
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 
 import sqlglot
 from sqlglot import exp
 
 from delta2sql.catalog import CatalogConnection
 from delta2sql.extract import load_sql
+
+SCHEMA_LOCK = (1681028977, 1)  # PostgreSQL advisory lock key: creating the catalog's tables
+
+
+@contextmanager
+def schema_lock(con: CatalogConnection):
+    """Creators of the catalog's tables in turn: concurrent `create table if not exists` of one
+    table conflict on PostgreSQL (pg_type), across processes as well as threads."""
+    if con.dialect != "postgres":
+        yield
+        return
+    con.raw.execute("select pg_advisory_lock(%s, %s)", SCHEMA_LOCK)
+    try:
+        yield
+    finally:
+        con.raw.execute("select pg_advisory_unlock(%s, %s)", SCHEMA_LOCK)
 
 
 def create_landing_tables(con: CatalogConnection) -> None:

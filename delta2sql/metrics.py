@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from delta2sql.catalog import Catalog
 from delta2sql.drift import EXIT_CODES
 from delta2sql.extract import load_sql
-from delta2sql.landing_schema import create_landing_tables
+from delta2sql.landing_schema import create_landing_tables, schema_lock
 from delta2sql.lifecycle import Lease, RunStatus, TableStatus
 from delta2sql.reference import create_reference_tables
 
@@ -33,6 +33,12 @@ def exposition(catalog: Catalog) -> str:
 
 
 def registry(catalog: Catalog) -> CollectorRegistry:
+    """The collector of `catalog`, whose tables are created here, once: a scrape only reads, as
+    two DuckDB connections of one process creating a table at once conflict (a scrape during a
+    resident sync's first pass did)."""
+    with catalog.connect() as con, schema_lock(con):
+        create_landing_tables(con)
+        create_reference_tables(con)
     found = CollectorRegistry(auto_describe=False)
     found.register(CatalogCollector(catalog))
     return found
@@ -58,8 +64,6 @@ class CatalogCollector(Collector):
 
     def collect(self):
         with self.catalog.connect() as con:
-            create_landing_tables(con)
-            create_reference_tables(con)
             cursor = con.execute(load_sql("table_metrics.sql"))
             columns = [d[0] for d in cursor.description]
             tables = [dict(zip(columns, row)) for row in cursor.fetchall()]

@@ -29,7 +29,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from delta2sql.catalog import Catalog
 from delta2sql.errors import CatalogError, Delta2SqlError
-from delta2sql.landing_schema import create_landing_tables
+from delta2sql.landing_schema import create_landing_tables, schema_lock
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.progress import Reporter
 from delta2sql.reference import create_reference_tables
@@ -42,7 +42,6 @@ ATTEMPTS = 3  # then the job stays `failed`: parked for a person
 RETRY_WAIT_SECONDS = 10  # the second attempt 10 s after the first fails, the third 100 s after the second
 STALLED_AFTER_SECONDS = 30  # procrastinate's workers beat every 10 s
 STALLED_CHECK_SECONDS = 10
-_SCHEMA_LOCK = (1681028977, 1)  # advisory lock key: installing procrastinate's tables, once
 
 
 class TableFailed(Delta2SqlError):
@@ -74,15 +73,11 @@ def _app(catalog: Catalog) -> procrastinate.App:
 def _install(catalog: Catalog, app: procrastinate.App) -> None:
     """procrastinate's tables and the catalog's own, once, before any job: concurrent
     `create table if not exists` of one table conflict on PostgreSQL, so installers wait in turn."""
-    with catalog.connect() as con:
-        con.raw.execute("select pg_advisory_lock(%s, %s)", _SCHEMA_LOCK)
-        try:
-            create_landing_tables(con)
-            create_reference_tables(con)
-            if con.raw.execute("select to_regclass('procrastinate_jobs')").fetchone()[0] is None:
-                app.schema_manager.apply_schema()
-        finally:
-            con.raw.execute("select pg_advisory_unlock(%s, %s)", _SCHEMA_LOCK)
+    with catalog.connect() as con, schema_lock(con):
+        create_landing_tables(con)
+        create_reference_tables(con)
+        if con.raw.execute("select to_regclass('procrastinate_jobs')").fetchone()[0] is None:
+            app.schema_manager.apply_schema()
 
 
 def enqueue(catalog: Catalog, specs: list[TableSpec]) -> list[Enqueued]:

@@ -143,6 +143,16 @@ def generate_long(root: Path, scale: float = 1.0, crc: bool = False) -> Path:
     return root
 
 
+def append_long_commits(root: Path, count: int) -> int:
+    """`count` more commits of the long shape after the newest one; returns the new latest version."""
+    log = root / "_delta_log"
+    latest = max(int(p.name[:20]) for p in log.glob("*.json"))
+    for version in range(latest + 1, latest + 1 + count):
+        _write_commit(log, version, [_add(2 * version, version), _add(2 * version + 1, version),
+                                     _remove(2 * version - 2, version)])
+    return latest + count
+
+
 GEN_DELTA_LOG = Path(__file__).resolve().parents[2] / "shared" / "bench" / "gen_delta_log.py"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -119,6 +120,9 @@ def test_every_keeps_syncing_serves_metrics_and_backs_a_failing_table_off(tmp_pa
             ("delta2sql_table_last_sync_timestamp_seconds", "a")) == m[("delta2sql_table_drift_checked_timestamp_seconds",
                                                                          "a")] and m, 120, "a in sync at 4")
         assert metrics[("delta2sql_table_versions_behind", "a")] == 0
+        # a third pass at least, for the backing-off table to be skipped more than once
+        wait_for(lambda: re.search(r'^\{"event": "sync_finished", [^\n]*"pass_number": 3,',
+                                   (tmp_path / "sync.jsonl").read_text(), re.MULTILINE), 120, "a third pass")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
@@ -135,3 +139,39 @@ def test_every_keeps_syncing_serves_metrics_and_backs_a_failing_table_off(tmp_pa
     # ... while a went on at every pass (behind, at most, in the pass that compared during the append)
     assert all(p["a"]["status"] == "in_sync" or {f["kind"] for f in p["a"]["findings"]} == {"behind"} for p in passes)
     assert any(p["a"]["to_version"] == 4 and p["a"]["validated"] for p in passes)
+    # each pass says when the catalog showed its versions, before validating: a's newest among them
+    caught_up = [e for e in events if e["event"] == "sync_caught_up"]
+    assert [e["pass_number"] for e in caught_up] == list(range(1, len(passes) + 1))
+    # (a catch-up that read the log while the commit was being appended may fail and back off)
+    assert all(e["tables"] == len(e["versions"]) <= 1 and 0 < e["seconds"] for e in caught_up)
+    assert any(e["versions"] == {"a": 4} for e in caught_up)
+    first_validation = next(i for i, e in enumerate(events) if e["event"] == "references_loading")
+    assert events.index(caught_up[0]) < first_validation
+
+
+@pytest.mark.duckdb
+def test_sigterm_inside_a_pass_lets_the_pass_finish_then_exits(tmp_path):
+    """A SIGTERM that lands while dbt runs must stop the loop: raised inside dbt, an exit was
+    taken for dbt's own failure, and the next pass began."""
+    catalog = make_catalog("duckdb", tmp_path, "sigterm")
+    a = tmp_path / "a"
+    DELTALAKE_FIXTURES["appends"](a)
+    options, env = cli_options(catalog)
+    events_path = tmp_path / "sync.jsonl"
+
+    def events() -> list[dict]:
+        return [json.loads(line) for line in events_path.read_text().splitlines() if line.startswith("{")]
+
+    with events_path.open("w") as log:
+        process = subprocess.Popen([DELTA2SQL, "sync", "--manifest", manifest(tmp_path, a), "--every", "1s", *options,
+                                    "--json"], stdout=log, stderr=subprocess.DEVNULL, env={**os.environ, **env})
+    try:
+        wait_for(lambda: any(e["event"] == "dbt_node" for e in events()), 120, "the first pass inside dbt")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    seen = events()
+    assert seen[-1]["event"] == "sync_finished" and seen[-1]["pass_number"] == 1
+    assert tables(seen)["a"]["status"] == "in_sync"
