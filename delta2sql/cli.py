@@ -330,8 +330,8 @@ def sync(manifest, every, parallel, batch_size, levels, metrics_port, max_rows_p
 
     One pass exits like `drift`: 3 new versions appeared meanwhile, 4 landed log files changed or
     disappeared, 5 a checkpoint disagrees; else 1 if a table failed, else 0. With --every, passes
-    repeat until SIGTERM, which lets the pass in hand finish; a failing table backs off (1 minute, doubling up to an hour) without
-    holding up the others.
+    repeat until SIGTERM, which lets the pass in hand finish; a failing table backs off (1 minute,
+    doubling up to an hour) without holding up the others.
     """
 
     def body(reporter) -> int:

@@ -94,8 +94,8 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
         "--log-path", str(target_path / "logs"),
         "--log-level", "none",
     ]
-    if dbt_vars:
-        options += ["--vars", _vars_text(dbt_vars)]
+    vars_options = ["--vars", _vars_text(dbt_vars)] if dbt_vars else []
+    options += vars_options
 
     def on_event(event) -> None:
         if event.info.name == "NodeFinished":
@@ -103,7 +103,7 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
             reporter.event("dbt_node", node=node.unique_id, status=node.node_status)
 
     with _one_at_a_time(catalog), _environment(catalog.env()):
-        manifest = _parsed_project(catalog, options)
+        manifest = _parsed_project(catalog, options, vars_options)
         result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*command, *options])
     results_file = target_path / "run_results.json"
     if result.exception is not None or not results_file.exists():
@@ -113,13 +113,13 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
     return DbtResult(success=bool(result.success), run_results=run_results, target_path=target_path)
 
 
-def _parsed_project(catalog: Catalog, options: list[str]):
+def _parsed_project(catalog: Catalog, options: list[str], vars_options: list[str]):
     """The kept parse of the project for this catalog and these vars (relations are named after
     the catalog's schema or file, and the vars are compiled in), parsing it now if needed; None
     when no parse is kept or dbt could not parse (the run then parses, and reports, itself)."""
     if _PARSED is None:
         return None
-    key = (catalog.target, tuple(sorted(catalog.env().items())), tuple(options[options.index("--log-level") + 2:]))
+    key = (catalog.target, tuple(sorted(catalog.env().items())), tuple(vars_options))
     if key not in _PARSED:
         parsed = dbtRunner().invoke(["parse", *options])
         if not parsed.success:

@@ -181,6 +181,7 @@ class LocalLog:
         self.log_dir = self.root / "_delta_log"  # shown in messages
         self.local_dir = self.log_dir  # where DuckDB and pyarrow read the bytes
         self.storage_options: dict[str, str] = {}
+        self._log_prefix = os.fspath(self.log_dir) + os.sep
 
     def list(self, offset: str | None = None, prefix: str = "", suffix: str = "") -> list[LogObject]:
         """Files under `_delta_log/<prefix>` after `offset` whose names end with `suffix`, in name
@@ -204,25 +205,17 @@ class LocalLog:
         return sorted(objects, key=lambda o: o.name)
 
     def stat(self, name: str) -> LogObject | None:
+        """On a plain string path: a catch-up of a 100,000-commit log describes every landed
+        commit, 0.3 s this way and 1.4 s through pathlib."""
         try:
-            st = (self.log_dir / name).stat()
+            st = os.stat(self._log_prefix + name)
         except (FileNotFoundError, NotADirectoryError):
             return None
         return LogObject(name, st.st_size, st.st_mtime_ns // 1_000_000)
 
     def describe(self, names: list[str]) -> dict[str, LogObject]:
-        """The size and time of each of `names` that exists. A catch-up of a 100,000-commit log
-        describes every landed commit: one os.stat each on a plain string path takes 0.3 s, where
-        `stat()` through pathlib took 1.4 s."""
-        directory = os.fspath(self.log_dir) + os.sep
-        found = {}
-        for name in names:
-            try:
-                st = os.stat(directory + name)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            found[name] = LogObject(name, st.st_size, st.st_mtime_ns // 1_000_000)
-        return found
+        """The size and time of each of `names` that exists."""
+        return {name: obj for name in names if (obj := self.stat(name)) is not None}
 
     def prefetch(self, files) -> None:
         """Local files need no copy."""

@@ -381,7 +381,7 @@ def load_checksum_reference(con: CatalogConnection, table_name: str, log: TableL
         listed = log.list(offset=f"{start:020d}", suffix=".crc")
     except DeltaLogError:
         listed = []  # no log left: nothing to compare with
-    crc_files = [o for o in listed if len(o.name) == 24 and o.name.endswith(".crc") and o.name[:20].isdigit()
+    crc_files = [o for o in listed if len(o.name) == 24 and o.name[:20].isdigit()
                  and start <= int(o.name[:20]) <= latest]
     log.fetch(crc_files)
     for crc_file in crc_files:
