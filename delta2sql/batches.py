@@ -27,7 +27,7 @@ def default_checkpoint_batch_rows(target: str) -> int:
     return DEFAULT_CHECKPOINT_BATCH_ROWS if target == "duckdb" else SHIPPED_CHECKPOINT_BATCH_ROWS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Batch:
     number: int  # 1-based
     files: tuple[LogFile, ...]

@@ -66,6 +66,8 @@ def render_profile(target: str, env: dict[str, str]) -> dict:
 
 DEFAULT_MEMORY_LIMIT_BYTES = 1 << 30  # without --memory-limit, DuckDB's cap comes from this budget (not enforced)
 DUCKDB_SHARE = 0.625  # of it, DuckDB's: 640 MB of 1 GB
+LANDING_HEADROOM_BYTES = 200 << 20  # beside DuckDB while landing: a batch's Arrow and Python objects
+MIN_DUCKDB_MEMORY_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,17 @@ class Catalog:
         """DuckDB's cap (the landing reader's and dbt's), its share of the process's budget: past
         it DuckDB spills to disk. Python, pyarrow and dbt take the rest."""
         return f"{int((self.memory_limit_bytes or DEFAULT_MEMORY_LIMIT_BYTES) * DUCKDB_SHARE) >> 20}MB"
+
+    def landing_memory_limit(self, held_bytes: int | None) -> str:
+        """DuckDB's cap while landing, beside the `held_bytes` the process already holds: its
+        share of the budget, or what the rest leaves when that is less. A 1,000,000-commit log's
+        listing holds about 0.3 GB of Python objects through the whole landing (peak RSS of its
+        migrate into DuckDB 1.30 GB with the plain share)."""
+        budget = self.memory_limit_bytes or DEFAULT_MEMORY_LIMIT_BYTES
+        share = int(budget * DUCKDB_SHARE)
+        if held_bytes is not None:
+            share = max(MIN_DUCKDB_MEMORY_BYTES, min(share, budget - held_bytes - LANDING_HEADROOM_BYTES))
+        return f"{share >> 20}MB"
 
     @property
     def settings(self) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import array
 import itertools
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -367,6 +368,15 @@ def check_replayable(con: CatalogConnection, segment: LogSegment, table_name: st
             "catalog ratified (the same input delta-kernel asks for)")
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class LogReader:
     """The DuckDB connection that parses log batches for one catalog connection.
 
@@ -387,7 +397,7 @@ class LogReader:
             self.con.execute(load_sql("create_landing_tables.sql"))
         self.con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
         # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
-        self.con.execute(f"set memory_limit = '{catalog.catalog.duckdb_memory_limit}'")
+        self.con.execute(f"set memory_limit = '{catalog.catalog.landing_memory_limit(resident_bytes())}'")
         self.con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
         if self.con is catalog.raw:
             # Each batch commits; by default DuckDB also checkpoints the database file whenever its

@@ -11,9 +11,11 @@ Listing is file-system work, not replay, so it lives in Python; the replay itsel
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,20 +36,28 @@ _STAGED_COMMIT = re.compile(r"^_staged_commits/(\d{20})\.([0-9a-fA-F-]{36})\.jso
 _CHECKPOINT_RANK = {"v2": 0, "multipart": 1, "classic": 2}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogFile:
     """One file of `_delta_log` (or of `_delta_log/_sidecars`); `path` is where its bytes are read
-    locally (for an object store, its copy in the spool, there once `TableLog.fetch` ran)."""
+    locally (for an object store, its copy in the spool, there once `TableLog.fetch` ran).
 
-    path: Path
+    A segment holds one per commit, so it keeps the directory as the log's one shared string and
+    builds `path` only when a file is read: a Path per file made planning a 1,000,000-commit log
+    take 27 s and 1.1 GB (with slots and the shared string: see `plan_segment`)."""
+
+    local_dir: str
     name: str  # relative to _delta_log, e.g. "00000000000000000003.json" or "_sidecars/x.parquet"
     version: int | None
     size_bytes: int
     modification_time_ms: int
     etag: str | None = None  # an object store's ETag (or GCS generation); None on a file system
 
+    @property
+    def path(self) -> Path:
+        return Path(self.local_dir, self.name)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """A complete checkpoint: every file of it, in part order."""
 
@@ -84,7 +94,7 @@ class LogSegment:
 
 
 def _log_file(log: TableLog, listed: LogObject, version: int | None) -> LogFile:
-    return LogFile(log.local_path(listed.name), listed.name, version, listed.size_bytes,
+    return LogFile(log.local_root, listed.name, version, listed.size_bytes,
                    listed.modification_time_ms, listed.etag)
 
 
@@ -220,6 +230,23 @@ def latest_listed_version(location: str | os.PathLike | TableLog) -> int:
     return max(versions)
 
 
+@contextmanager
+def _no_cycle_collection():
+    """Pause the cyclic garbage collector while a listing becomes a segment.
+
+    Listing objects and log files hold no reference cycles, yet each million of them allocated
+    triggers full collections over all the others: 5 of the 15 s that planning a
+    1,000,000-commit log took. Reference counting still frees everything.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class _TailTooShort(Exception):
     """The listing from the hint or the catalog's version cannot decide the segment alone."""
 
@@ -256,12 +283,13 @@ def plan_segment(
         tail_from = hint if hint is not None and (version is None or version >= hint) else None
     plan = {"version": version, "full_history": full_history, "checkpoint_version": checkpoint_version,
             "after_version": after_version, "catalog_version": catalog_version, "hint": hint}
-    if tail_from is not None:
-        try:
-            return _plan_listed(log, log.list(offset=f"{tail_from:020d}"), list(warnings), tail_from, **plan)
-        except _TailTooShort:
-            pass
-    return _plan_listed(log, log.list(), warnings, None, **plan)
+    with _no_cycle_collection():
+        if tail_from is not None:
+            try:
+                return _plan_listed(log, log.list(offset=f"{tail_from:020d}"), list(warnings), tail_from, **plan)
+            except _TailTooShort:
+                pass
+        return _plan_listed(log, log.list(), warnings, None, **plan)
 
 
 def _plan_listed(log: TableLog, listed: list[LogObject], warnings: list[str], tail_from: int | None, *,
