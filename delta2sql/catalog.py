@@ -94,16 +94,16 @@ class Catalog:
         it DuckDB spills to disk. Python, pyarrow and dbt take the rest."""
         return f"{int((self.memory_limit_bytes or DEFAULT_MEMORY_LIMIT_BYTES) * DUCKDB_SHARE) >> 20}MB"
 
-    def landing_memory_limit(self, held_bytes: int | None) -> str:
-        """DuckDB's cap while landing, beside the `held_bytes` the process already holds: its
-        share of the budget, or what the rest leaves when that is less. A 1,000,000-commit log's
-        listing holds about 0.3 GB of Python objects through the whole landing (peak RSS of its
-        migrate into DuckDB 1.30 GB with the plain share)."""
+    def landing_memory_limit(self, held_bytes: int | None) -> tuple[int, bool]:
+        """DuckDB's cap in bytes while landing, beside the `held_bytes` the process already holds,
+        and whether it is below DuckDB's share: the share, or what the rest of the budget leaves
+        when that is less. A 1,000,000-commit log's listing holds about 0.3 GB of Python objects
+        through the whole landing (peak RSS of its migrate into DuckDB 1.30 GB with the share)."""
         budget = self.memory_limit_bytes or DEFAULT_MEMORY_LIMIT_BYTES
         share = int(budget * DUCKDB_SHARE)
-        if held_bytes is not None:
-            share = max(MIN_DUCKDB_MEMORY_BYTES, min(share, budget - held_bytes - LANDING_HEADROOM_BYTES))
-        return f"{share >> 20}MB"
+        if held_bytes is None or budget - held_bytes - LANDING_HEADROOM_BYTES >= share:
+            return share, False
+        return max(min(MIN_DUCKDB_MEMORY_BYTES, share), budget - held_bytes - LANDING_HEADROOM_BYTES), True
 
     @property
     def settings(self) -> dict:

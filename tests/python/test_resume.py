@@ -22,6 +22,7 @@ from conftest import RecordingReporter, cli_options, make_catalog
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
 from delta2sql import runs
+from delta2sql.catalog import Catalog
 from delta2sql.fingerprint import table_fingerprints
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.runs import RunOptions
@@ -318,6 +319,19 @@ def test_a_held_duckdb_catalog_is_named_and_waited_for(table, tmp_path):
     events = [json.loads(line) for line in waiting.stdout if line.startswith("{")]
     assert waiting.wait() == 0
     assert [(e["mode"], e["status"]) for e in events if e["event"] == "migration_finished"] == [("catch_up", "migrated")]
+
+
+def test_duckdbs_landing_cap_gives_way_to_what_the_process_already_holds():
+    """DuckDB's cap while landing is its 62.5% share of the budget, or what the budget leaves
+    beside the process's memory and 200 MiB of headroom, down to 256 MiB (never above the share)."""
+    mib = 1 << 20
+    default = Catalog()  # a 1 GiB budget: a 640 MiB share
+    assert default.landing_memory_limit(None) == (640 * mib, False)
+    assert default.landing_memory_limit(184 * mib) == (640 * mib, False)  # 1024 - 184 - 200 = 640
+    assert default.landing_memory_limit(400 * mib) == (424 * mib, True)  # 1024 - 400 - 200
+    assert default.landing_memory_limit(700 * mib) == (256 * mib, True)
+    small = Catalog(memory_limit_bytes=100 * mib)  # a 62.5 MiB share
+    assert small.landing_memory_limit(300 * mib) == (int(62.5 * mib), True)
 
 
 def test_a_run_past_its_memory_limit_stops_resumable_and_ends_with_enough(table, catalog, tmp_path):
