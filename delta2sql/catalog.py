@@ -89,21 +89,25 @@ class Catalog:
         return values
 
     @property
+    def budget_bytes(self) -> int:
+        return self.memory_limit_bytes or DEFAULT_MEMORY_LIMIT_BYTES
+
+    @property
     def duckdb_memory_limit(self) -> str:
         """DuckDB's cap (the landing reader's and dbt's), its share of the process's budget: past
         it DuckDB spills to disk. Python, pyarrow and dbt take the rest."""
-        return f"{int((self.memory_limit_bytes or DEFAULT_MEMORY_LIMIT_BYTES) * DUCKDB_SHARE) >> 20}MB"
+        return f"{int(self.budget_bytes * DUCKDB_SHARE) >> 20}MB"
 
     def landing_memory_limit(self, held_bytes: int | None) -> tuple[int, bool]:
         """DuckDB's cap in bytes while landing, beside the `held_bytes` the process already holds,
         and whether it is below DuckDB's share: the share, or what the rest of the budget leaves
         when that is less. A 1,000,000-commit log's listing holds about 0.3 GB of Python objects
         through the whole landing (peak RSS of its migrate into DuckDB 1.30 GB with the share)."""
-        budget = self.memory_limit_bytes or DEFAULT_MEMORY_LIMIT_BYTES
-        share = int(budget * DUCKDB_SHARE)
-        if held_bytes is None or budget - held_bytes - LANDING_HEADROOM_BYTES >= share:
+        share = int(self.budget_bytes * DUCKDB_SHARE)
+        room = None if held_bytes is None else self.budget_bytes - held_bytes - LANDING_HEADROOM_BYTES
+        if room is None or room >= share:
             return share, False
-        return max(min(MIN_DUCKDB_MEMORY_BYTES, share), budget - held_bytes - LANDING_HEADROOM_BYTES), True
+        return max(min(MIN_DUCKDB_MEMORY_BYTES, share), room), True
 
     @property
     def settings(self) -> dict:

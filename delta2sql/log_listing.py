@@ -41,12 +41,12 @@ class LogFile:
     """One file of `_delta_log` (or of `_delta_log/_sidecars`); `path` is where its bytes are read
     locally (for an object store, its copy in the spool, there once `TableLog.fetch` ran).
 
-    A segment holds one per commit, so it keeps the directory as the log's one shared string and
-    builds `path` only when a file is read: with a Path per file (and the listing's DirEntry
-    objects, see `LocalLog.list`), planning a 1,000,000-commit log took 28.7 s and 1.19 GB; 10.1 s
-    and 0.4 GB now."""
+    A segment holds one per commit, so each shares its log's `local_dir` and builds `path` only
+    when the file is read: with a Path per file (and the listing's DirEntry objects, see
+    `LocalLog.list`), planning a 1,000,000-commit log took 28.7 s and 1.19 GB; 10.1 s and 0.4 GB
+    now."""
 
-    local_dir: str
+    local_dir: Path  # the log's own object, shared
     name: str  # relative to _delta_log, e.g. "00000000000000000003.json" or "_sidecars/x.parquet"
     version: int | None
     size_bytes: int
@@ -55,7 +55,7 @@ class LogFile:
 
     @property
     def path(self) -> Path:
-        return Path(self.local_dir, self.name)
+        return self.local_dir / self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ class LogSegment:
 
 
 def _log_file(log: TableLog, listed: LogObject, version: int | None) -> LogFile:
-    return LogFile(log.local_root, listed.name, version, listed.size_bytes,
+    return LogFile(log.local_dir, listed.name, version, listed.size_bytes,
                    listed.modification_time_ms, listed.etag)
 
 

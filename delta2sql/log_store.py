@@ -180,7 +180,6 @@ class LocalLog:
         self.root = Path(uri)
         self.log_dir = self.root / "_delta_log"  # shown in messages
         self.local_dir = self.log_dir  # where DuckDB and pyarrow read the bytes
-        self.local_root = os.fspath(self.local_dir)  # the same, as the one string every LogFile shares
         self.storage_options: dict[str, str] = {}
         self._log_prefix = os.fspath(self.log_dir) + os.sep
 
@@ -290,7 +289,6 @@ class ObjectStoreLog:
         self._spool = Path(tempfile.mkdtemp(prefix="delta2sql-spool-"))
         self.local_dir = self._spool / "_delta_log"
         self.local_dir.mkdir()
-        self.local_root = os.fspath(self.local_dir)  # the same, as the one string every LogFile shares
         self._downloads = Downloads(self.store, io_concurrency)
         # each object once: the downloads under way, the bytes held in memory and the ETag of each
         # spooled copy (only the ETag is kept once a copy is made: 100,000 finished futures held 260 MB)

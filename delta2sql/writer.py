@@ -68,7 +68,7 @@ class CatalogWriter:
             path = log_dir / f"{version:020d}.json"
             path.write_bytes(data)
             stat = path.stat()
-            log_file = LogFile(str(log_dir), path.name, version, stat.st_size, stat.st_mtime_ns // 1_000_000)
+            log_file = LogFile(log_dir, path.name, version, stat.st_size, stat.st_mtime_ns // 1_000_000)
             segment = LogSegment(LocalLog(tmp), version, None, [log_file], None, {})
             reader = LogReader(con)
             con.begin()
