@@ -49,9 +49,10 @@ def test_missing_privilege_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_bulk_load_streams_every_batch_and_surfaces_a_failed_copy(tmp_path):
-    """load_arrow_batches writes the next CSV while the server copies this one: every row of
-    every batch arrives once, and a COPY the server refuses raises at once (the writer thread
-    is stopped and drained, never left blocked on its queue)."""
+    """load_arrow_batches encodes the next batch while the server copies this one: every row of
+    every batch arrives once, and a COPY the server refuses raises at once (the encoder thread
+    is stopped and drained, never left blocked on its queue) and leaves none of its rows: one
+    load is one COPY statement."""
     require_postgres()
     catalog = make_catalog("postgres", tmp_path, "bulk")
     batches = [pa.record_batch({"id": list(range(start, start + 1000)), "note": [f"'q\"uote,{start}\n"] * 1000})
@@ -64,4 +65,4 @@ def test_bulk_load_streams_every_batch_and_surfaces_a_failed_copy(tmp_path):
         with pytest.raises(psycopg.errors.UniqueViolation):  # batch 3 repeats ids already loaded
             con.load_arrow_batches("bulk_rows", iter([batches[0][:0], pa.record_batch(
                 {"id": [9_000, 9_001], "note": ["a", "b"]}), batches[2], batches[3], batches[4]]))
-        assert con.execute("select count(*) from bulk_rows").fetchone()[0] == 5002  # the batch before it stayed
+        assert con.execute("select count(*) from bulk_rows").fetchone()[0] == 5000
