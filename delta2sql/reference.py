@@ -29,6 +29,7 @@ from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
 FETCH_CHUNK = 1_000  # log files fetched together from an object store (concurrently), then hashed
+HASH_CHUNK_ROWS = 10_000  # rows per record batch the checkpoint hasher scans: one thread each
 
 
 # Reader features this replay supports and delta-rs (the reference reader) does not read.
@@ -343,8 +344,9 @@ def load_checkpoint_reference(con: CatalogConnection, table_name: str, log: Tabl
 
 def _checkpoint_row_hashes(hasher, parquet_rows: pa.Table, catalog_rows: pa.Table, actions: list[str]) -> pa.Table:
     """line_number, parquet_sha256 (null for an all-null row), catalog_sha256, for one batch."""
-    hasher.register("parquet_rows", parquet_rows)
-    hasher.register("catalog_rows", catalog_rows)
+    # in record batches of HASH_CHUNK_ROWS: DuckDB scans an Arrow table a record batch per thread
+    hasher.register("parquet_rows", pa.Table.from_batches(parquet_rows.to_batches(HASH_CHUNK_ROWS), parquet_rows.schema))
+    hasher.register("catalog_rows", pa.Table.from_batches(catalog_rows.to_batches(HASH_CHUNK_ROWS), catalog_rows.schema))
     types = dict(hasher.execute("select column_name, column_type from (describe parquet_rows)").fetchall())
     parquet_hash = " ".join(
         f"when {sql_identifier(a)} is not null then sha256({sql_literal(a + ':')} || to_json({sql_identifier(a)}))" for a in actions)
