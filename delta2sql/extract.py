@@ -386,7 +386,8 @@ class LogReader:
     private temp directory) whose landed rows `ship()` moves to the catalog in bulk and clears.
     """
 
-    def __init__(self, catalog: CatalogConnection) -> None:
+    def __init__(self, catalog: CatalogConnection, share: float = 1.0) -> None:
+        """`share`: of the landing memory cap, for an in-memory reader working beside another."""
         self.catalog = catalog
         self.spill = None
         if catalog.dialect == "duckdb":
@@ -399,7 +400,7 @@ class LogReader:
         self.con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
         # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
         memory_limit, reduced = catalog.catalog.landing_memory_limit(resident_bytes())
-        self.con.execute(f"set memory_limit = '{memory_limit >> 20}MB'")
+        self.con.execute(f"set memory_limit = '{int(memory_limit * share) >> 20}MB'")
         self.con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
         if self.con is catalog.raw:
             # Each batch commits; by default DuckDB also checkpoints the database file whenever its

@@ -18,6 +18,7 @@ import json
 import resource
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from delta2sql import lifecycle, rate_limit
@@ -207,27 +208,66 @@ def _start_run(con: CatalogConnection, table_name: str, target: str, segment: Lo
     return run
 
 
+class _SliceCounts:
+    """Actions landed per checkpoint file so far: the batch ending a file sliced into several
+    describes it with the count of every slice (`land_batch`'s `prior_actions`). Slices committed
+    by an earlier process are counted in the catalog once; those of this run as they are parsed,
+    since a slice is parsed before the one ahead of it has committed."""
+
+    def __init__(self, con: CatalogConnection, table_name: str, todo: list[Batch]) -> None:
+        self.counts: dict[str, int] = {}
+        first = todo[0] if todo else None
+        if first is not None and first.rows and first.rows[0] > 0:  # resuming inside a sliced file
+            self.counts[first.files[0].name] = con.execute(
+                "select count(*) from delta_log_actions where table_name = ? and log_file = ?",
+                [table_name, first.files[0].name],
+            ).fetchone()[0]
+
+    def prior(self, batch: Batch) -> int:
+        return self.counts.get(batch.files[0].name, 0) if batch.rows and batch.describes_files else 0
+
+    def add(self, batch: Batch, actions: int) -> None:
+        if batch.rows:
+            self.counts[batch.files[0].name] = self.counts.get(batch.files[0].name, 0) + actions
+
+
 def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, run: _Run, batches: list[Batch],
                   skip: int, options: RunOptions, reporter: Reporter, result: LandingResult) -> None:
-    """Land batches after the first `skip`, each in its own transaction with its progress row."""
-    reader = LogReader(con)
+    """Land batches after the first `skip`, each in its own transaction with its progress row.
+
+    Into PostgreSQL and SQLite a batch is parsed by an in-memory DuckDB and then shipped, so the
+    next batch is parsed (into a second one) while this one ships and commits: wide x1 landed
+    into PostgreSQL in 15.5 s instead of 23.5 s (one run each). A batch that fails to parse
+    raises when its turn comes, after the batches before it have committed, as without the
+    overlap. Into DuckDB a batch is parsed straight into the catalog, inside its transaction.
+    """
     todo = batches[skip:]
+    slices = _SliceCounts(con, table_name, todo)
+    ahead = con.dialect != "duckdb"
+    readers = [LogReader(con, share=0.5) for _ in range(2)] if ahead else [LogReader(con)]
+
+    def parse(index: int) -> tuple[int, str]:
+        batch = todo[index]
+        for later in todo[index + 1:index + 1 + PREFETCH_BATCHES]:
+            segment.log.prefetch(later.files)  # an object store's next batches arrive meanwhile
+        landed = land_batch(readers[index % len(readers)].con, segment, table_name, batch, slices.prior(batch))
+        slices.add(batch, landed[0])
+        return landed
+
     try:
-        with reporter.task(f"landing {table_name}", sum(b.bytes for b in todo)) as advance:
+        with reporter.task(f"landing {table_name}", sum(b.bytes for b in todo)) as advance, \
+                ThreadPoolExecutor(1, thread_name_prefix="delta2sql-parse") as parser:
+            pending = parser.submit(parse, 0) if ahead and todo else None
             for number, batch in enumerate(todo, start=1):
-                for ahead in todo[number:number + PREFETCH_BATCHES]:
-                    segment.log.prefetch(ahead.files)  # an object store's next batches arrive meanwhile
-                prior = 0
-                if batch.rows and batch.describes_files and batch.rows[0] > 0:
-                    prior = con.execute(  # this file's earlier slices, committed by earlier batches
-                        "select count(*) from delta_log_actions where table_name = ? and log_file = ?",
-                        [table_name, batch.files[0].name],
-                    ).fetchone()[0]
+                if ahead:
+                    parsed = pending.result()  # this batch's own parse error, if any
+                    if number < len(todo):
+                        pending = parser.submit(parse, number)
                 con.begin()
                 try:
                     lifecycle.heartbeat(con, table_name, run.run_id)  # and stop if the run was taken over
-                    actions, checksum = land_batch(reader.con, segment, table_name, batch, prior)
-                    reader.ship()
+                    actions, checksum = parsed if ahead else parse(number - 1)
+                    readers[(number - 1) % len(readers)].ship()
                     peak = peak_rss_bytes()
                     con.execute(
                         "insert into migration_batches (run_id, batch_number, table_name, first_version, last_version, "
@@ -258,7 +298,8 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
                         "stay: run `migrate` again with a higher --memory-limit (or smaller --batch-size / "
                         "--checkpoint-batch-rows) to resume")
     finally:
-        reader.close()
+        for reader in readers:
+            reader.close()
 
 
 def peak_rss_bytes() -> int:

@@ -204,6 +204,41 @@ def test_row_group_larger_than_a_slice_is_cut(tmp_path, catalog):
         assert table_fingerprints(a, "t") == table_fingerprints(b, "t")
 
 
+def test_a_run_failed_inside_a_sliced_checkpoint_resumes_to_the_same_catalog(tmp_path, catalog, monkeypatch):
+    """The batch ending a sliced checkpoint describes the file with every slice's actions: those
+    committed by the failed run as well as those the resuming run lands (into PostgreSQL and
+    SQLite a slice is parsed before the one ahead of it commits). The oracle is the checkpoint
+    landed whole, in one batch."""
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["checkpoints"](table)
+    [checkpoint] = sorted((table / "_delta_log").glob("*.checkpoint.parquet"))[-1:]
+    assert pq.read_metadata(checkpoint).num_rows > 6  # at least four slices of 2 rows
+    calls = {"n": 0}
+    real = runs.land_batch
+
+    def failing_third_slice(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(5, "Input/output error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "land_batch", failing_third_slice)
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(checkpoint_batch_rows=2))
+    assert outcome.status == "failed"
+    assert committed(catalog) == 2
+    monkeypatch.setattr(runs, "land_batch", real)
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(checkpoint_batch_rows=2))
+    assert (outcome.status, outcome.mode, outcome.batches_skipped) == ("migrated", "resume", 2), outcome.error
+
+    whole = make_catalog(catalog.target, tmp_path, "whole" + uuid.uuid4().hex[:6])
+    [outcome] = migrate_tables([TableSpec(table, "t")], whole, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    with catalog.connect() as a, whole.connect() as b:
+        described = "select num_actions from delta_log_files where log_file = ?"
+        assert a.execute(described, [checkpoint.name]).fetchone() == b.execute(described, [checkpoint.name]).fetchone()
+        assert table_fingerprints(a, "t") == table_fingerprints(b, "t")
+
+
 def test_run_whose_checkpoint_vanished_is_abandoned_and_started_over(tmp_path, monkeypatch):
     """Log cleanup removed the checkpoint an interrupted run started from: it cannot be continued,
     so it is abandoned and a new run replays what the log holds now."""
