@@ -29,7 +29,7 @@ from delta2sql.log_listing import LogSegment
 from delta2sql.log_store import LocalLog
 from delta2sql.project import SQL_DIR
 
-SHIP_ROWS = 50_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Arrow and CSV buffers
+SHIP_ROWS = 50_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Arrow and COPY buffers
 # (measured on wide x1 into PostgreSQL: 100,000 gave 22.0 s of landing and 1.67 GB peak, 50,000 19.3 s and 1.35 GB)
 WAL_CHECKPOINT_THRESHOLD = "1GB"  # see LogReader
 SMALL_CAP_WAL_CHECKPOINT_THRESHOLD = "128MB"  # see LogReader
