@@ -28,6 +28,7 @@ from delta2sql.file_digest import digest_file
 from delta2sql.log_listing import LogSegment
 from delta2sql.log_store import LocalLog
 from delta2sql.project import SQL_DIR
+from delta2sql.sql_text import sql_identifier, sql_literal
 
 SHIP_ROWS = 50_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Arrow and COPY buffers
 # (measured on wide x1 into PostgreSQL: 100,000 gave 22.0 s of landing and 1.67 GB peak, 50,000 19.3 s and 1.35 GB)
@@ -280,14 +281,6 @@ def _unknown_action_cases(files) -> str:
     unknown = [c for c in columns if c not in CHECKPOINT_ACTIONS]
     return "\n".join(
         f"when {sql_identifier(c)} is not null then json_object({sql_literal(c)}, {sql_identifier(c)})" for c in unknown)
-
-
-def sql_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 _TEMPLATES: dict[int, str] = {}

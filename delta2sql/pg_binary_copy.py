@@ -19,19 +19,27 @@ from __future__ import annotations
 import pyarrow as pa
 
 from delta2sql.errors import CatalogError
+from delta2sql.sql_text import sql_identifier
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")  # signature, flags, extension
 TRAILER = (-1).to_bytes(2, "big", signed=True)
-_NULL = r"'\xFF\xFF\xFF\xFF'::blob"  # length -1
+
+
+def _blob(data: bytes) -> str:
+    """A DuckDB BLOB literal of `data`."""
+    return "'" + "".join(f"\\x{b:02X}" for b in data) + "'::blob"
 
 
 def _length(size: int) -> str:
-    return "'" + "".join(f"\\x{b:02X}" for b in size.to_bytes(4, "big")) + "'::blob"
+    return _blob(size.to_bytes(4, "big", signed=True))
+
+
+_NULL = _length(-1)
 
 
 def field_sql(column: str, pg_type: str) -> str:
     """One field of a row: its length and value, or the NULL marker."""
-    name = '"' + column.replace('"', '""') + '"'
+    name = sql_identifier(column)
     if pg_type == "bigint":  # BIT renders an integer's two's complement most significant bit first
         value = f"{_length(8)} || {name}::bigint::bit::blob"
     elif pg_type == "integer":
@@ -47,7 +55,7 @@ def field_sql(column: str, pg_type: str) -> str:
 
 def rows_sql(relation: str, columns: list[tuple[str, str]]) -> str:
     """A query over `relation` giving each row's binary COPY bytes as one BLOB column, `row`."""
-    count = "'" + "".join(f"\\x{b:02X}" for b in len(columns).to_bytes(2, "big")) + "'::blob"
+    count = _blob(len(columns).to_bytes(2, "big"))
     return f"select {_concatenated([count] + [field_sql(c, t) for c, t in columns])} as row from {relation}"
 
 

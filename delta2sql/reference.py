@@ -21,15 +21,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from delta2sql.catalog import CatalogConnection
+from delta2sql.catalog import CatalogConnection, in_record_batches
 from delta2sql.errors import DeltaLogError
-from delta2sql.extract import load_sql, sql_identifier, sql_literal
+from delta2sql.extract import load_sql
 from delta2sql.log_store import TableLog, delta_rs_location, is_object_store_uri
 from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_json
+from delta2sql.sql_text import sql_identifier, sql_literal
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
 FETCH_CHUNK = 1_000  # log files fetched together from an object store (concurrently), then hashed
-HASH_CHUNK_ROWS = 10_000  # rows per record batch the checkpoint hasher scans: one thread each
 
 
 # Reader features this replay supports and delta-rs (the reference reader) does not read.
@@ -344,9 +344,8 @@ def load_checkpoint_reference(con: CatalogConnection, table_name: str, log: Tabl
 
 def _checkpoint_row_hashes(hasher, parquet_rows: pa.Table, catalog_rows: pa.Table, actions: list[str]) -> pa.Table:
     """line_number, parquet_sha256 (null for an all-null row), catalog_sha256, for one batch."""
-    # in record batches of HASH_CHUNK_ROWS: DuckDB scans an Arrow table a record batch per thread
-    hasher.register("parquet_rows", pa.Table.from_batches(parquet_rows.to_batches(HASH_CHUNK_ROWS), parquet_rows.schema))
-    hasher.register("catalog_rows", pa.Table.from_batches(catalog_rows.to_batches(HASH_CHUNK_ROWS), catalog_rows.schema))
+    hasher.register("parquet_rows", in_record_batches(parquet_rows))  # hashed on every core
+    hasher.register("catalog_rows", in_record_batches(catalog_rows))
     types = dict(hasher.execute("select column_name, column_type from (describe parquet_rows)").fetchall())
     parquet_hash = " ".join(
         f"when {sql_identifier(a)} is not null then sha256({sql_literal(a + ':')} || to_json({sql_identifier(a)}))" for a in actions)

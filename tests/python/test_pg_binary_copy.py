@@ -34,7 +34,7 @@ def con(tmp_path):
 
 
 def test_every_edge_value_comes_back_as_it_went_in(con, monkeypatch):
-    monkeypatch.setattr(catalog_module, "COPY_CHUNK_ROWS", 3)  # rows cross chunk and slice boundaries
+    monkeypatch.setattr(catalog_module, "ARROW_CHUNK_ROWS", 3)  # rows cross chunk and slice boundaries
     data = pa.table({"n": pa.array(range(len(ROWS["big"])), pa.int32()), **ROWS},
                     schema=pa.schema([("n", pa.int32()), *SCHEMA]))
     con.load_arrow_batches("edges", data.to_batches(max_chunksize=5))

@@ -74,6 +74,21 @@ def committed(catalog) -> int:
         return con.execute("select count(*) from migration_batches").fetchone()[0]
 
 
+def fail_landing_call(monkeypatch, call: int, failure: Exception):
+    """The `call`-th batch landed from now on raises `failure`; returns the real `land_batch`."""
+    calls = {"n": 0}
+    real = runs.land_batch
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise failure
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "land_batch", failing)
+    return real
+
+
 @pytest.fixture
 def table(tmp_path) -> Path:
     path = tmp_path / "t"
@@ -138,16 +153,7 @@ def test_resumed_run_continues_after_the_committed_batches(table, catalog):
 
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), ConnectionError("server closed the connection")])
 def test_failed_batch_resumes_and_redoes_only_that_batch(table, catalog, tmp_path, monkeypatch, failure):
-    calls = {"n": 0}
-    real = runs.land_batch
-
-    def failing_third_batch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise failure
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runs, "land_batch", failing_third_batch)
+    real = fail_landing_call(monkeypatch, 3, failure)
     [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(batch_size=3))
     assert outcome.status == "failed" and repr(failure) in outcome.error
     with catalog.connect() as con:
@@ -213,16 +219,7 @@ def test_a_run_failed_inside_a_sliced_checkpoint_resumes_to_the_same_catalog(tmp
     DELTALAKE_FIXTURES["checkpoints"](table)
     [checkpoint] = sorted((table / "_delta_log").glob("*.checkpoint.parquet"))[-1:]
     assert pq.read_metadata(checkpoint).num_rows > 6  # at least four slices of 2 rows
-    calls = {"n": 0}
-    real = runs.land_batch
-
-    def failing_third_slice(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError(5, "Input/output error")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runs, "land_batch", failing_third_slice)
+    real = fail_landing_call(monkeypatch, 3, OSError(5, "Input/output error"))
     [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(checkpoint_batch_rows=2))
     assert outcome.status == "failed"
     assert committed(catalog) == 2
@@ -245,16 +242,7 @@ def test_run_whose_checkpoint_vanished_is_abandoned_and_started_over(tmp_path, m
     table = tmp_path / "t"
     DELTALAKE_FIXTURES["many_versions_partitioned_removes"](table)
     catalog = make_catalog("duckdb", tmp_path, "vanished")
-    real = runs.land_batch
-    calls = {"n": 0}
-
-    def failing_second_batch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(28, "No space left on device")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runs, "land_batch", failing_second_batch)
+    real = fail_landing_call(monkeypatch, 2, OSError(28, "No space left on device"))
     [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(batch_size=3))
     assert outcome.status == "failed"
     monkeypatch.setattr(runs, "land_batch", real)
