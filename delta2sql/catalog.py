@@ -181,6 +181,11 @@ class CatalogConnection:
         """Several `;`-separated statements without parameters (DDL)."""
         self.execute(statements)
 
+    def fetch_arrow(self, statement: str, params, schema: pa.Schema) -> pa.Table:
+        """A query's rows as Arrow columns of `schema`, in the query's column order."""
+        rows = self.execute(statement, params).fetchall()
+        return pa.table([pa.array([row[i] for row in rows], field.type) for i, field in enumerate(schema)], schema=schema)
+
     def load_arrow(self, table: str, data: pa.Table) -> None:
         """Append `data` (columns named as in `table`) in bulk."""
         raise NotImplementedError
@@ -250,6 +255,10 @@ class DuckDBCatalog(CatalogConnection):
 
     def executemany(self, statement: str, rows) -> None:
         self.raw.executemany(statement, rows)
+
+    def fetch_arrow(self, statement: str, params, schema: pa.Schema) -> pa.Table:
+        """Columnar from DuckDB itself: no Python object per value (1.9M checkpoint rows in validation)."""
+        return self.raw.sql(statement, params=params).to_arrow_table().rename_columns(schema.names).cast(schema)
 
     def load_arrow(self, table: str, data: pa.Table) -> None:
         self.raw.register("_delta2sql_batch", data)

@@ -322,15 +322,13 @@ def load_checkpoint_reference(con: CatalogConnection, table_name: str, log: Tabl
             first = 1
             for batch in parquet.iter_batches(batch_size=batch_rows):
                 last = first + batch.num_rows - 1
-                stored = con.execute(
+                catalog_rows = con.fetch_arrow(
                     "select line_number, action_json from delta_log_actions "
                     "where table_name = ? and log_file = ? and line_number between ? and ?",
-                    [table_name, log_file, first, last],
-                ).fetchall()
+                    [table_name, log_file, first, last], _STORED_ACTION_SCHEMA,
+                )
                 parquet_rows = pa.Table.from_batches([batch]).append_column(
                     "__line_number", pa.array(range(first, last + 1), pa.int64()))
-                catalog_rows = pa.table({"line_number": pa.array([r[0] for r in stored], pa.int64()),
-                                         "action_json": pa.array([r[1] for r in stored], pa.string())})
                 hashes = _checkpoint_row_hashes(hasher, parquet_rows, catalog_rows, batch.schema.names)
                 con.load_arrow("reference_checkpoint_actions", pa.table({
                     "table_name": pa.array([table_name] * hashes.num_rows, pa.string()),
@@ -438,6 +436,7 @@ _SCHEMAS = {
 
 
 REFERENCE_TABLES = tuple(_SCHEMAS)
+_STORED_ACTION_SCHEMA = pa.schema([("line_number", pa.int64()), ("action_json", pa.string())])
 
 
 def _integer(value) -> int | None:
