@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbt.cli.main import dbtRunner
-
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError
 from delta2sql.progress import Reporter
@@ -104,6 +102,9 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
 
     with _one_at_a_time(catalog), _environment(catalog.env()):
         manifest = _parsed_project(catalog, options, vars_options)
+        # imported here: commands that run no dbt (assess, status) start 2 s sooner
+        from dbt.cli.main import dbtRunner
+
         result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*command, *options])
     results_file = target_path / "run_results.json"
     if result.exception is not None or not results_file.exists():
@@ -121,6 +122,8 @@ def _parsed_project(catalog: Catalog, options: list[str], vars_options: list[str
         return None
     key = (catalog.target, tuple(sorted(catalog.env().items())), tuple(vars_options))
     if key not in _PARSED:
+        from dbt.cli.main import dbtRunner
+
         parsed = dbtRunner().invoke(["parse", *options])
         if not parsed.success:
             return None
