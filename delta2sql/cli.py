@@ -22,6 +22,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from delta2sql.assess import assess_tables, discover_tables
+from delta2sql.assess import markdown as assessment_markdown
+from delta2sql.assess import summary as assessment_summary
 from delta2sql.batches import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHECKPOINT_BATCH_ROWS,
@@ -54,7 +57,7 @@ from delta2sql.metrics import serve as serve_metrics
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.partial_rollback import rollback_to_version
 from delta2sql.plan import plan_in_catalog, stored_cap
-from delta2sql.progress import STATUS_STYLES, ConsoleReporter, JsonReporter
+from delta2sql.progress import STATUS_STYLES, ConsoleReporter, JsonReporter, Reporter
 from delta2sql.project import project_dir
 from delta2sql.report import FORMATS, gather_report, render_report
 from delta2sql.runs import RunOptions
@@ -436,6 +439,50 @@ def _report_plan(reporter, catalog, table_path, name, version, full_history, bat
     ]
     reporter.event("plan", message="\n".join(lines), table=name, **p.as_dict())
     return 0
+
+
+@main.command()
+@click.argument("location", required=False)
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Assess the tables of a manifest (as `migrate --manifest`) instead of LOCATION.")
+@click.option("--recursive", is_flag=True, help="Assess every table below LOCATION (a folder or an object store prefix).")
+@click.option("--format", "output_format", type=click.Choice(["text", "md"]), default="text", show_default=True,
+              help="md: one Markdown document on stdout, for a migration plan.")
+@json_option
+@debug_option
+@io_concurrency_option
+@storage_option
+def assess(location, manifest, recursive, output_format, as_json, debug):
+    """Assess the tables at LOCATION (or in a manifest) before migrating: versions, checkpoint,
+    live files, log size, features, and what `migrate` would refuse. Reads listings, footers and
+    the newest protocol only; writes nothing. Exits 1 when a table is blocked."""
+    if (location is None) == (manifest is None):
+        raise click.UsageError("give LOCATION or --manifest, not both")
+    if output_format == "md" and as_json:
+        raise click.UsageError("--format md and --json both write stdout: choose one")
+
+    def body(reporter) -> int:
+        if manifest:
+            specs = read_manifest(manifest)
+        else:
+            specs = [TableSpec(path, default_table_name(path)) for path in discover_tables(location, recursive)]
+        if not specs:
+            raise Delta2SqlError(f"{location}: no Delta table below it (no _delta_log folder)")
+        quiet = output_format == "md"
+        assessments = assess_tables(specs, Reporter() if quiet else reporter)
+        fleet = assessment_summary(assessments)
+        if quiet:
+            click.echo(assessment_markdown(assessments), nl=False)
+        else:
+            order = ", ".join(fleet["migration_order"][:10]) + (" ..." if len(fleet["migration_order"]) > 10 else "")
+            reporter.event("assessment_finished", status="blocked" if fleet["blocked"] else "ready", **fleet,
+                           message=f"{fleet['tables']} table{'s' if fleet['tables'] != 1 else ''}: {fleet['ready']} "
+                                   f"ready, {fleet['blocked']} blocked"
+                                   + (f" ({', '.join(fleet['blocked_tables'])})" if fleet["blocked"] else "")
+                                   + (f"; biggest first: {order}" if order else ""))
+        return 1 if fleet["blocked"] else 0
+
+    _run(as_json, debug, body)
 
 
 @main.command()

@@ -351,15 +351,26 @@ def check_replayable(con: CatalogConnection, segment: LogSegment, table_name: st
         """,
         [table_name],
     ).fetchone()
-    unknown = sorted(set(json.loads(features)) - SUPPORTED_READER_FEATURES)
-    if reader_version > 3 or unknown:
-        what = f"reader feature {', '.join(unknown)}" if unknown else f"minReaderVersion {reader_version}"
-        raise UnsupportedTableError(f"{segment.log_dir}: unsupported: {what} (protocol of version {version})")
+    refusal = protocol_refusal(reader_version, json.loads(features))
+    if refusal:
+        raise UnsupportedTableError(f"{segment.log_dir}: {refusal} (protocol of version {version})")
     if CATALOG_MANAGED_FEATURES & set(json.loads(features)) and segment.catalog_version is None:
-        raise UnsupportedTableError(
-            f"{segment.log_dir}: a catalog-managed table (protocol of version {version}): its newest versions may "
-            "exist only as staged commits its catalog ratified; give --catalog-version N, the latest version the "
-            "catalog ratified (the same input delta-kernel asks for)")
+        raise UnsupportedTableError(f"{segment.log_dir}: {catalog_managed_refusal(version)}")
+
+
+def protocol_refusal(reader_version: int, reader_features: list[str]) -> str | None:
+    """Why this replay cannot read a table with this protocol, or None (`assess` says the same)."""
+    unknown = sorted(set(reader_features) - SUPPORTED_READER_FEATURES)
+    if reader_version > 3 or unknown:
+        return "unsupported: " + (f"reader feature {', '.join(unknown)}" if unknown else f"minReaderVersion {reader_version}")
+    return None
+
+
+def catalog_managed_refusal(version: int) -> str:
+    """Why a catalog-managed table needs `--catalog-version` (`assess` says the same)."""
+    return (f"a catalog-managed table (protocol of version {version}): its newest versions may exist only as staged "
+            "commits its catalog ratified; give --catalog-version N, the latest version the catalog ratified (the "
+            "same input delta-kernel asks for)")
 
 
 def resident_bytes() -> int | None:

@@ -349,6 +349,17 @@ class ObjectStoreLog:
             self._listed = (offset, objects)
         return [o for o in objects if o.name.endswith(suffix)]
 
+    def folders(self) -> list[str]:
+        """The names of the folders directly under this URI (one delimited listing): how
+        `assess --recursive` finds tables below a prefix without listing their files."""
+        import obstore
+
+        try:
+            listed = obstore.list_with_delimiter(self.store)
+        except Exception as exc:  # noqa: BLE001 - translated to a message naming the URI
+            raise self._error(exc, self.uri) from None
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in listed["common_prefixes"])
+
     def stat(self, name: str) -> LogObject | None:
         import obstore
 

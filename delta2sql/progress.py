@@ -29,9 +29,9 @@ from rich.progress import (
 from rich.text import Text
 
 # events whose message is the command's answer (stdout); anything else is commentary (stderr)
-RESULT_EVENTS = {"migration_finished", "plan", "drift", "drift_finished", "validation_finished", "finalized",
+RESULT_EVENTS = {"migration_finished", "plan", "assessment", "assessment_finished", "drift", "drift_finished", "validation_finished", "finalized",
                  "rolled_back", "written_back", "report_written"}
-STATUS_STYLES = {"migrated": "green", "failed": "red", "pass": "green", "warn": "yellow", "skip": "cyan",
+STATUS_STYLES = {"migrated": "green", "failed": "red", "ready": "green", "blocked": "red", "pass": "green", "warn": "yellow", "skip": "cyan",
                  "fail": "red", "error": "magenta"}
 
 
@@ -42,8 +42,9 @@ class Reporter:
         """A notable fact (a warning, a finished step)."""
 
     @contextmanager
-    def task(self, description: str, total_bytes: int) -> Iterator["callable"]:
-        """A measurable step; yields `advance(num_bytes, **counters)`."""
+    def task(self, description: str, total_bytes: int | None) -> Iterator["callable"]:
+        """A measurable step; yields `advance(num_bytes, **counters)`. `total_bytes=None`: a step
+        measured by its counters alone (tables assessed, say)."""
         yield lambda num_bytes, **counters: None
 
 
@@ -69,14 +70,14 @@ class ConsoleReporter(Reporter):
             self.console.print(Text(message), soft_wrap=True)
 
     @contextmanager
-    def task(self, description: str, total_bytes: int):
+    def task(self, description: str, total_bytes: int | None):
         columns = (
             TextColumn("{task.description}", style="bold", markup=False),  # table names are not markup
             BarColumn(),
-            DownloadColumn(),
+            *([DownloadColumn()] if total_bytes is not None else []),  # None: a step counted in its counters
             TextColumn("{task.fields[counters]}", markup=False),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            *([TimeRemainingColumn()] if total_bytes is not None else []),
         )
         with Progress(*columns, console=self.console, transient=False) as progress:
             task_id = progress.add_task(description, total=total_bytes, counters="")

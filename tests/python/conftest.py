@@ -28,7 +28,7 @@ RUN_ID = uuid.uuid4().hex[:8]  # keeps concurrent test runs apart on the shared 
 
 
 # Modules that share the session's fleets (run_fleet): one xdist worker builds them once for all.
-FLEET_MODULES = {"test_corpus", "test_cross_engine", "test_fixture_tables", "test_transpile"}
+FLEET_MODULES = {"test_assess", "test_corpus", "test_cross_engine", "test_fixture_tables", "test_transpile"}
 
 
 def pytest_collection_modifyitems(config, items):

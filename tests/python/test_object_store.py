@@ -19,6 +19,7 @@ from pathlib import Path
 
 import obstore
 import pytest
+from click.testing import CliRunner
 from conftest import RecordingReporter, invoke_cli, make_catalog
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import HANDWRITTEN_FIXTURES, SURVIVABLE_FIXTURES
@@ -26,6 +27,7 @@ from object_stores import AZURITE_KEY, SERVERS, FaultProxy
 
 from delta2sql import log_store
 from delta2sql.catalog import Catalog
+from delta2sql.cli import main
 from delta2sql.fingerprint import table_fingerprints
 from delta2sql.log_listing import plan_segment
 from delta2sql.log_store import (
@@ -556,3 +558,31 @@ def test_plan_and_catch_up_as_from_local_disk(server, tmp_path):
     with catalogs["local"].connect() as a, catalogs["store"].connect() as b:
         assert table_fingerprints(a, "t", IGNORED) == table_fingerprints(b, "t", IGNORED)
         assert b.execute("select latest_version from delta_log_tables").fetchone() == (24,)
+
+
+def test_assess_finds_the_tables_below_a_prefix_and_says_what_it_says_of_them_on_disk(server, tmp_path):
+    """`assess --recursive` lists folders with a delimiter down to each `_delta_log/`, and reports
+    each table as it does from local disk (a V2 checkpoint with sidecars, a multi-part one, .crc
+    files, a stale hint)."""
+    tables = {"sales/orders": HANDWRITTEN_FIXTURES["v2_checkpoint_sidecars"],
+              "sales/items": HANDWRITTEN_FIXTURES["multipart_checkpoint"],
+              "hr/people": HANDWRITTEN_FIXTURES["crc_files"],
+              "stale": SURVIVABLE_FIXTURES["stale_last_checkpoint"][0]}
+    lake = f"{server.new_location()}/lake"
+    for relative, build in tables.items():
+        build(tmp_path / relative)
+        server.upload(tmp_path / relative, f"{lake}/{relative}")
+    options = [f"--storage-option={k}={v}" for k, v in server.options().items()]
+    runner = CliRunner()
+    remote = runner.invoke(main, ["assess", lake, "--recursive", "--json", *options])
+    local = runner.invoke(main, ["assess", str(tmp_path), "--recursive", "--json"])
+    assert remote.exit_code == 0 and local.exit_code == 0, remote.output + local.output
+
+    def assessments(output: str) -> dict[str, dict]:
+        events = [json.loads(line) for line in output.splitlines()]
+        return {e["name"]: {k: v for k, v in e.items() if k not in ("uri", "ts", "message")}
+                for e in events if e["event"] == "assessment"}
+
+    assert sorted(assessments(remote.output)) == ["items", "orders", "people", "stale"]
+    assert assessments(remote.output) == assessments(local.output)
+    assert server.options()[server.secret_key] not in remote.output

@@ -1,0 +1,356 @@
+"""`delta2sql assess`: what migrating each table of a lake would meet, before anything is migrated.
+
+A team books a maintenance window from this, so it must be cheap enough to run over a whole
+estate and say no more than it knows. It reads, per table, what `plan_segment` reads to choose
+the replay (the listing from the `_last_checkpoint` hint, that hint, the footers of the chosen
+checkpoint), the `.crc` of the latest version where there is one, and the newest protocol and
+metaData: from that `.crc`, else from the newest JSON commits after the replay start (at most
+`PROTOCOL_SCAN_COMMITS` of them), else from the checkpoint's `protocol` and `metaData` columns
+alone. No other checkpoint column is read, and no commit beyond those. It writes nothing.
+
+A table is *blocked* when `migrate` would refuse it for a reason these reads show, in the words
+`migrate` uses (the same functions raise them). *Ready* tables may still be refused for what
+only a full read shows (README, "Assess a lake").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.extract import CATALOG_MANAGED_FEATURES, catalog_managed_refusal, protocol_refusal
+from delta2sql.log_listing import LogSegment, plan_segment, sidecar_files
+from delta2sql.log_store import is_object_store_uri, open_log, session
+from delta2sql.migrate import TableSpec
+from delta2sql.progress import Reporter
+
+# Newest JSON commits searched for protocol and metaData before the checkpoint's own columns.
+PROTOCOL_SCAN_COMMITS = 100
+
+
+@dataclass
+class TableAssessment:
+    name: str
+    uri: str
+    status: str = "ready"  # ready | blocked
+    blockers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    latest_version: int | None = None
+    replay_start_version: int | None = None
+    checkpoint_kind: str | None = None  # classic | multipart | v2 | None (JSON history from version 0)
+    checkpoint_version: int | None = None
+    checkpoint_files: int = 0
+    checkpoint_bytes: int = 0
+    checkpoint_actions: int = 0  # from the Parquet footers
+    commit_files: int = 0  # JSON commits after the replay start
+    commit_bytes: int = 0
+    live_files: int | None = None
+    live_files_source: str | None = None  # "<version>.crc" | "_last_checkpoint (version N)"
+    min_reader_version: int | None = None
+    min_writer_version: int | None = None
+    reader_features: list[str] = field(default_factory=list)
+    writer_features: list[str] = field(default_factory=list)
+    protocol_source: str | None = None  # where the newest protocol was read
+
+    @property
+    def log_bytes(self) -> int:
+        """Bytes `migrate` reads from the log: the checkpoint and the commits after it."""
+        return self.checkpoint_bytes + self.commit_bytes
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "log_bytes": self.log_bytes}
+
+
+def discover_tables(location: str, recursive: bool) -> list[str]:
+    """Table roots at `location`: itself when it has a `_delta_log`, else (with `recursive`)
+    every folder below it that has one. A table's own folders are not searched further."""
+    if is_object_store_uri(location):
+        return _discover_in_store(location, recursive)
+    root = Path(location)
+    if not root.is_dir():
+        raise Delta2SqlError(f"{location}: no such directory")
+    if (root / "_delta_log").is_dir():
+        return [str(root)]
+    if not recursive:
+        raise Delta2SqlError(f"{location}: not a Delta table (no _delta_log); give --recursive to search below it")
+    found, pending = [], [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise Delta2SqlError(f"{folder}: cannot list: {exc.strerror}") from exc
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False) or entry.name.startswith((".", "_")):
+                continue  # hidden folders, and _delta_log / _change_data / _sidecars of tables
+            if os.path.isdir(os.path.join(entry.path, "_delta_log")):
+                found.append(entry.path)
+            else:
+                pending.append(Path(entry.path))
+    return sorted(found)
+
+
+def _discover_in_store(location: str, recursive: bool) -> list[str]:
+    with session():  # each prefix's store is let go (and its spool removed) once the search ends
+        return _search_store(location.rstrip("/"), recursive)
+
+
+def _search_store(root: str, recursive: bool) -> list[str]:
+    folders = open_log(root).folders()
+    if "_delta_log" in folders:
+        return [root]
+    if not recursive:
+        raise Delta2SqlError(f"{root}: not a Delta table (no _delta_log/ under it); give --recursive to search below it")
+    found, pending = [], [root]
+    while pending:
+        prefix = pending.pop()
+        for name in open_log(prefix).folders():
+            if name.startswith((".", "_")):
+                continue
+            child = f"{prefix}/{name}"
+            (found if "_delta_log" in open_log(child).folders() else pending).append(child)
+    return sorted(found)
+
+
+def assess_table(spec: TableSpec) -> TableAssessment:
+    """What `migrate` would meet on `spec`'s table, from listings, footers and the newest protocol."""
+    log = open_log(spec.path)
+    result = TableAssessment(spec.name, log.uri)
+    try:
+        segment = plan_segment(log, spec.version, spec.full_history, catalog_version=spec.catalog_version)
+    except DeltaLogError as exc:  # migrate plans with the same function: the same refusal, word for word
+        result.status = "blocked"
+        result.blockers.append(str(exc))
+        return result
+    result.warnings += segment.warnings
+    result.latest_version = segment.latest_version
+    result.replay_start_version = segment.replay_start_version
+    result.commit_files = len(segment.commits)
+    result.commit_bytes = sum(f.size_bytes for f in segment.commits)
+    if segment.checkpoint is not None:
+        files = [*segment.checkpoint.files, *sidecar_files(segment.checkpoint, log)]
+        result.checkpoint_kind, result.checkpoint_version = segment.checkpoint.kind, segment.checkpoint.version
+        result.checkpoint_files = len(files)
+        result.checkpoint_bytes = sum(f.size_bytes for f in files)
+        result.checkpoint_actions = sum(pq.read_metadata(f.path).num_rows for f in files if f.name.endswith(".parquet"))
+    crc = _latest_crc(segment)
+    _live_files(result, segment, crc)
+    protocol, metadata, source, read_all = _newest_protocol_and_metadata(segment, crc, result.warnings)
+    result.protocol_source = source
+    _judge_protocol(result, spec, protocol, metadata, source, read_all)
+    return result
+
+
+def _latest_crc(segment: LogSegment) -> dict | None:
+    crc_file = segment.crc_files.get(segment.latest_version)
+    if crc_file is None:
+        return None
+    data = segment.log.read_bytes(crc_file.name)
+    try:
+        return json.loads(data) if data else None
+    except ValueError:
+        return None  # migrate's check reports an unreadable .crc; assess just does not use it
+
+
+def _live_files(result: TableAssessment, segment: LogSegment, crc: dict | None) -> None:
+    if crc is not None and isinstance(crc.get("numFiles"), int):
+        result.live_files, result.live_files_source = crc["numFiles"], f"{segment.latest_version:020d}.crc"
+        return
+    data = segment.log.read_bytes("_last_checkpoint")
+    try:
+        hint = json.loads(data) if data else {}
+    except ValueError:
+        return
+    if hint.get("version") == segment.latest_version and isinstance(hint.get("numOfAddFiles"), int):
+        result.live_files, result.live_files_source = hint["numOfAddFiles"], f"_last_checkpoint (version {hint['version']})"
+
+
+def _newest_protocol_and_metadata(segment: LogSegment, crc: dict | None,
+                                  warnings: list[str]) -> tuple[tuple | None, tuple | None, str | None, bool]:
+    """((version, protocol), (version, metaData), where they were read, whether the whole replay
+    was read for them); either action may be None."""
+    if crc is not None and isinstance(crc.get("protocol"), dict) and isinstance(crc.get("metadata"), dict):
+        version = segment.latest_version
+        return (version, crc["protocol"]), (version, crc["metadata"]), f"{version:020d}.crc", False
+    protocol = metadata = None
+    newest_first = segment.commits[::-1]
+    scanned = newest_first[:PROTOCOL_SCAN_COMMITS]
+    segment.log.fetch(scanned)
+    for commit in scanned:
+        for line in (segment.log.read_bytes(commit.name) or b"").splitlines():
+            if b'"protocol"' not in line and b'"metaData"' not in line:
+                continue
+            try:
+                action = json.loads(line)
+            except ValueError:
+                continue  # migrate names the corrupt line; a full read is its job
+            if protocol is None and isinstance(action.get("protocol"), dict):
+                protocol = (commit.version, action["protocol"])
+            if metadata is None and isinstance(action.get("metaData"), dict):
+                metadata = (commit.version, action["metaData"])
+        if protocol and metadata:
+            return protocol, metadata, f"JSON commits {commit.version}..{segment.latest_version}", False
+    if segment.checkpoint is not None:
+        from_checkpoint = _checkpoint_protocol_and_metadata(segment)
+        protocol, metadata = protocol or from_checkpoint[0], metadata or from_checkpoint[1]
+        source = f"checkpoint at version {segment.checkpoint.version}"
+    elif segment.commits:
+        first = segment.commits[0]
+        for line in (segment.log.read_bytes(first.name) or b"").splitlines():
+            try:
+                action = json.loads(line)
+            except ValueError:
+                continue
+            if protocol is None and isinstance(action.get("protocol"), dict):
+                protocol = (first.version, action["protocol"])
+            if metadata is None and isinstance(action.get("metaData"), dict):
+                metadata = (first.version, action["metaData"])
+        source = f"JSON commit {first.version}"
+    else:
+        source = None
+    unread = len(newest_first) - len(scanned) - (0 if segment.checkpoint else 1)
+    if unread > 0:
+        warnings.append(f"{unread:,} JSON commits between the replay start and the newest {len(scanned):,} were not "
+                        "read for protocol or metaData changes: `migrate` reads them all")
+    return protocol, metadata, source, unread <= 0
+
+
+def _checkpoint_protocol_and_metadata(segment: LogSegment) -> tuple[tuple | None, tuple | None]:
+    """The checkpoint's protocol and metaData rows, reading those two columns and nothing else."""
+    version, protocol, metadata = segment.checkpoint.version, None, None
+    for f in segment.checkpoint.files:
+        if f.name.endswith(".json"):  # a V2 checkpoint's top-level JSON file: a few lines
+            rows = [json.loads(line) for line in (segment.log.read_bytes(f.name) or b"").splitlines() if line.strip()]
+        else:
+            wanted = [c for c in ("protocol", "metaData") if c in pq.read_schema(f.path).names]
+            columns = pq.read_table(f.path, columns=wanted) if wanted else None
+            # one row each among millions of nulls: only the valid values become Python objects
+            rows = [] if columns is None else [{name: value} for name in wanted for value in
+                                               columns.column(name).filter(pc.is_valid(columns.column(name))).to_pylist()]
+        for row in rows:
+            protocol = protocol or (row.get("protocol") and (version, row["protocol"]))
+            metadata = metadata or (row.get("metaData") and (version, row["metaData"]))
+    return protocol, metadata
+
+
+def _judge_protocol(result: TableAssessment, spec: TableSpec, protocol: tuple | None, metadata: tuple | None,
+                    source: str | None, read_all: bool) -> None:
+    """Blockers from the newest protocol and metaData, in the order and words of
+    `extract.check_replayable`. A missing action blocks only when every commit of the replay was read."""
+    for action, found in (("protocol", protocol), ("metaData", metadata)):
+        if found is None and read_all:
+            result.blockers.append(f"no {action} action in the replayed log (versions {result.replay_start_version}.."
+                                   f"{result.latest_version}); not a valid Delta table")
+        elif found is None:
+            result.warnings.append(f"no {action} found in {source or 'the log'}; `migrate` searches the whole replay")
+    if metadata is not None and protocol is not None:
+        version, action = metadata
+        if not action.get("id") or not action.get("schemaString"):
+            result.blockers.append(f"unsupported: the current metaData (version {version}) has no id or schemaString, "
+                                   "both required by the protocol")
+    if protocol is not None:
+        version, action = protocol
+        result.min_reader_version = action.get("minReaderVersion")
+        result.min_writer_version = action.get("minWriterVersion")
+        result.reader_features = list(action.get("readerFeatures") or [])
+        result.writer_features = list(action.get("writerFeatures") or [])
+        refusal = protocol_refusal(result.min_reader_version or 1, result.reader_features)
+        if refusal:
+            result.blockers.append(f"{refusal} (protocol of version {version})")
+        elif CATALOG_MANAGED_FEATURES & set(result.reader_features) and spec.catalog_version is None:
+            result.blockers.append(catalog_managed_refusal(version))
+    if result.blockers:
+        result.status = "blocked"
+
+
+def assess_tables(specs: list[TableSpec], reporter: Reporter) -> list[TableAssessment]:
+    """Each table in turn, with progress; a table that cannot be read is blocked, not fatal."""
+    results = []
+    with session(), reporter.task(f"assessing {len(specs):,} tables", None) as advance:
+        for spec in specs:
+            try:
+                result = assess_table(spec)
+            except Delta2SqlError as exc:  # unreachable, unreadable: say which table, go on
+                result = TableAssessment(spec.name, str(spec.path), "blocked", [str(exc)])
+            results.append(result)
+            reporter.event("assessment", message=describe(result), **result.as_dict())
+            advance(0, tables=1)
+    return results
+
+
+def describe(a: TableAssessment) -> str:
+    """A table's assessment, as a few lines for a terminal."""
+    lines = [f"{a.name}: {a.status.upper()}  {a.uri}"]
+    if a.latest_version is not None:
+        checkpoint = (f"{a.checkpoint_kind} checkpoint at version {a.checkpoint_version} ({a.checkpoint_files} files, "
+                      f"{a.checkpoint_actions:,} actions)" if a.checkpoint_kind else "no checkpoint: JSON from version 0")
+        lines += [
+            f"  versions     {a.replay_start_version}..{a.latest_version}; {checkpoint}",
+            f"  JSON commits {a.commit_files:,} files, {a.commit_bytes:,} bytes; log to read {a.log_bytes:,} bytes",
+            f"  live files   {'unknown' if a.live_files is None else f'{a.live_files:,}'}"
+            + (f" (from {a.live_files_source})" if a.live_files_source else " (no .crc or _last_checkpoint at the latest version)"),
+            f"  protocol     reader {a.min_reader_version}, writer {a.min_writer_version}"
+            + (f"; reader features {', '.join(a.reader_features)}" if a.reader_features else "")
+            + (f"; writer features {', '.join(a.writer_features)}" if a.writer_features else "")
+            + (f" (from {a.protocol_source})" if a.protocol_source else ""),
+        ]
+    lines += [f"  blocked: {b}" for b in a.blockers]
+    lines += [f"  warning: {w}" for w in a.warnings]
+    return "\n".join(lines)
+
+
+def summary(assessments: list[TableAssessment]) -> dict:
+    """The fleet: ready and blocked tables, what is to read, and the order `--parallel` should
+    take the ready ones in: the biggest first, so the longest table does not start last."""
+    ready = [a for a in assessments if a.status == "ready"]
+    order = sorted(ready, key=lambda a: (-a.log_bytes, a.name))
+    return {
+        "tables": len(assessments),
+        "ready": len(ready),
+        "blocked": len(assessments) - len(ready),
+        "blocked_tables": [a.name for a in assessments if a.status == "blocked"],
+        "log_bytes": sum(a.log_bytes for a in ready),
+        "checkpoint_actions": sum(a.checkpoint_actions for a in ready),
+        "commit_files": sum(a.commit_files for a in ready),
+        "migration_order": [a.name for a in order],
+    }
+
+
+def markdown(assessments: list[TableAssessment]) -> str:
+    """A document a team attaches to its migration plan."""
+    fleet = summary(assessments)
+    totals = (f"{fleet['tables']} tables: **{fleet['ready']} ready**, **{fleet['blocked']} blocked**. Ready tables "
+              f"hold {fleet['checkpoint_actions']:,} checkpoint actions and {fleet['commit_files']:,} JSON commits "
+              f"({fleet['log_bytes']:,} bytes of log to read).")
+    header = ("| table | status | versions | checkpoint | checkpoint actions | JSON commits | log bytes | live files "
+              "| reader / writer | features |")
+    out = ["# Delta table assessment", "", totals, "", header, "|---|---|---|---|---|---|---|---|---|---|"]
+    for a in assessments:
+        features = ", ".join(sorted(set(a.reader_features) | set(a.writer_features)))
+        versions = "" if a.latest_version is None else f"{a.replay_start_version}..{a.latest_version}"
+        checkpoint = f"{a.checkpoint_kind} @ {a.checkpoint_version}" if a.checkpoint_kind else ""
+        live = "" if a.live_files is None else f"{a.live_files:,}"
+        protocol = "" if a.min_reader_version is None else f"{a.min_reader_version} / {a.min_writer_version}"
+        out.append(f"| {_cell(a.name)} | {a.status} | {versions} | {checkpoint} | {a.checkpoint_actions:,} | "
+                   f"{a.commit_files:,} | {a.log_bytes:,} | {live} | {protocol} | {_cell(features)} |")
+    blocked = [a for a in assessments if a.blockers]
+    if blocked:
+        out += ["", "## Blockers", ""] + [f"- **{_cell(a.name)}**: {_cell(b)}" for a in blocked for b in a.blockers]
+    warned = [a for a in assessments if a.warnings]
+    if warned:
+        out += ["", "## Warnings", ""] + [f"- **{_cell(a.name)}**: {_cell(w)}" for a in warned for w in a.warnings]
+    if fleet["migration_order"]:
+        out += ["", "## Order for `migrate --parallel` (biggest first)", ""]
+        out += [f"{i}. {_cell(name)}" for i, name in enumerate(fleet["migration_order"], start=1)]
+    return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell or list item."""
+    return text.replace("|", "\\|").replace("\n", " ")
