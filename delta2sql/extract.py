@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -404,7 +405,8 @@ class LogReader:
         self.con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
         # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
         memory_limit, reduced = catalog.catalog.landing_memory_limit(resident_bytes())
-        self.con.execute(f"set memory_limit = '{int(memory_limit * share) >> 20}MB'")
+        self._cap, self._share = memory_limit, share
+        self._set_cap(share)
         self.con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine
         if self.con is catalog.raw:
             # Each batch commits; by default DuckDB also checkpoints the database file whenever its
@@ -416,12 +418,33 @@ class LogReader:
             threshold = SMALL_CAP_WAL_CHECKPOINT_THRESHOLD if reduced else WAL_CHECKPOINT_THRESHOLD
             self.con.execute(f"set checkpoint_threshold = '{threshold}'")
 
+    def _set_cap(self, share: float) -> None:
+        self.con.execute(f"set memory_limit = '{int(self._cap * share) >> 20}MB'")
+
+    @contextmanager
+    def alone(self):
+        """The whole landing cap, for a batch parsed again after it ran out of memory beside the
+        other reader, while that one holds nothing: a checkpoint written by delta-rs has row
+        groups of 1M rows, and DuckDB reads a column chunk of one as a single block (250 MB on
+        the benchmark's wide_delta_rs table, more than half the cap). What the failed parse
+        left is dropped first."""
+        self._empty()
+        self._set_cap(1.0)
+        try:
+            yield
+        finally:
+            self._set_cap(self._share)
+
     def ship(self) -> None:
         if self.con is self.catalog.raw:
             return
         for table in ("delta_log_actions", "delta_log_files"):
             self.catalog.load_arrow_batches(table, self.con.sql(f"select * from {table}").to_arrow_reader(SHIP_ROWS))
-            self.con.execute(f"drop table {table}")  # frees its memory; a delete kept it (peak RSS 1.34 -> 1.1 GB)
+        self._empty()
+
+    def _empty(self) -> None:
+        for table in ("delta_log_actions", "delta_log_files"):
+            self.con.execute(f"drop table if exists {table}")  # frees its memory; a delete kept it (peak RSS 1.34 -> 1.1 GB)
         self.con.execute(load_sql("create_landing_tables.sql"))
 
     def close(self) -> None:

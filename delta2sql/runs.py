@@ -21,6 +21,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import duckdb
+
 from delta2sql import lifecycle, rate_limit
 from delta2sql.batches import DEFAULT_BATCH_SIZE, Batch, default_checkpoint_batch_rows, plan_batches
 from delta2sql.catalog import CatalogConnection
@@ -260,7 +262,13 @@ def _land_batches(con: CatalogConnection, table_name: str, segment: LogSegment, 
             pending = parser.submit(parse, 0) if ahead and todo else None
             for number, batch in enumerate(todo, start=1):
                 if ahead:
-                    parsed = pending.result()  # this batch's own parse error, if any
+                    try:
+                        parsed = pending.result()  # this batch's own parse error, if any
+                    except DeltaLogError as exc:
+                        if not isinstance(exc.__cause__, duckdb.OutOfMemoryException):
+                            raise
+                        with readers[(number - 1) % len(readers)].alone():  # the other reader has shipped
+                            parsed = parse(number - 1)
                     if number < len(todo):
                         pending = parser.submit(parse, number)
                 con.begin()
