@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.extract import CATALOG_MANAGED_FEATURES, catalog_managed_refusal, protocol_refusal
-from delta2sql.log_listing import LogSegment, plan_segment, sidecar_files
+from delta2sql.log_listing import LogSegment, checkpoint_files_and_rows, plan_segment
 from delta2sql.log_store import is_object_store_uri, open_log, session
 from delta2sql.migrate import TableSpec
 from delta2sql.progress import Reporter
@@ -134,11 +134,10 @@ def assess_table(spec: TableSpec) -> TableAssessment:
     result.commit_files = len(segment.commits)
     result.commit_bytes = sum(f.size_bytes for f in segment.commits)
     if segment.checkpoint is not None:
-        files = [*segment.checkpoint.files, *sidecar_files(segment.checkpoint, log)]
+        files, result.checkpoint_actions = checkpoint_files_and_rows(segment)
         result.checkpoint_kind, result.checkpoint_version = segment.checkpoint.kind, segment.checkpoint.version
         result.checkpoint_files = len(files)
         result.checkpoint_bytes = sum(f.size_bytes for f in files)
-        result.checkpoint_actions = sum(pq.read_metadata(f.path).num_rows for f in files if f.name.endswith(".parquet"))
     crc = _latest_crc(segment)
     _live_files(result, segment, crc)
     protocol, metadata, source, read_all = _newest_protocol_and_metadata(segment, crc, result.warnings)
@@ -178,47 +177,47 @@ def _newest_protocol_and_metadata(segment: LogSegment, crc: dict | None,
     if crc is not None and isinstance(crc.get("protocol"), dict) and isinstance(crc.get("metadata"), dict):
         version = segment.latest_version
         return (version, crc["protocol"]), (version, crc["metadata"]), f"{version:020d}.crc", False
-    protocol = metadata = None
-    newest_first = segment.commits[::-1]
-    scanned = newest_first[:PROTOCOL_SCAN_COMMITS]
+    newest = segment.commits[::-1][:PROTOCOL_SCAN_COMMITS]
+    first = segment.commits[0] if segment.checkpoint is None and segment.commits else None
+    scanned = newest + ([first] if first is not None and first not in newest else [])
     segment.log.fetch(scanned)
-    for commit in scanned:
-        for line in (segment.log.read_bytes(commit.name) or b"").splitlines():
-            if b'"protocol"' not in line and b'"metaData"' not in line:
-                continue
-            try:
-                action = json.loads(line)
-            except ValueError:
-                continue  # migrate names the corrupt line; a full read is its job
-            if protocol is None and isinstance(action.get("protocol"), dict):
-                protocol = (commit.version, action["protocol"])
-            if metadata is None and isinstance(action.get("metaData"), dict):
-                metadata = (commit.version, action["metaData"])
-        if protocol and metadata:
+    protocol = metadata = None
+    for commit in scanned:  # newest first: the first found of each is the one in force
+        found_protocol, found_metadata = _protocol_and_metadata_lines(segment.log.read_bytes(commit.name) or b"")
+        protocol = protocol or (found_protocol and (commit.version, found_protocol))
+        metadata = metadata or (found_metadata and (commit.version, found_metadata))
+        if protocol and metadata and commit in newest:  # newer than every commit not read
             return protocol, metadata, f"JSON commits {commit.version}..{segment.latest_version}", False
+        if protocol and metadata:
+            break
     if segment.checkpoint is not None:
         from_checkpoint = _checkpoint_protocol_and_metadata(segment)
         protocol, metadata = protocol or from_checkpoint[0], metadata or from_checkpoint[1]
-        source = f"checkpoint at version {segment.checkpoint.version}"
-    elif segment.commits:
-        first = segment.commits[0]
-        for line in (segment.log.read_bytes(first.name) or b"").splitlines():
-            try:
-                action = json.loads(line)
-            except ValueError:
-                continue
-            if protocol is None and isinstance(action.get("protocol"), dict):
-                protocol = (first.version, action["protocol"])
-            if metadata is None and isinstance(action.get("metaData"), dict):
-                metadata = (first.version, action["metaData"])
-        source = f"JSON commit {first.version}"
-    else:
-        source = None
-    unread = len(newest_first) - len(scanned) - (0 if segment.checkpoint else 1)
+    source = (f"checkpoint at version {segment.checkpoint.version}" if segment.checkpoint
+              else f"JSON commit {first.version}" if first else None)
+    unread = len(segment.commits) - len(scanned)
     if unread > 0:
-        warnings.append(f"{unread:,} JSON commits between the replay start and the newest {len(scanned):,} were not "
+        warnings.append(f"{unread:,} JSON commits between the replay start and the newest {len(newest):,} were not "
                         "read for protocol or metaData changes: `migrate` reads them all")
     return protocol, metadata, source, unread <= 0
+
+
+def _protocol_and_metadata_lines(data: bytes) -> tuple[dict | None, dict | None]:
+    """The protocol and metaData actions of one JSON commit (it holds at most one of each); a line
+    that does not parse is skipped: migrate names it, a full read is its job."""
+    protocol = metadata = None
+    for line in data.splitlines():
+        if b'"protocol"' not in line and b'"metaData"' not in line:
+            continue
+        try:
+            action = json.loads(line)
+        except ValueError:
+            continue
+        if protocol is None and isinstance(action.get("protocol"), dict):
+            protocol = action["protocol"]
+        if metadata is None and isinstance(action.get("metaData"), dict):
+            metadata = action["metaData"]
+    return protocol, metadata
 
 
 def _checkpoint_protocol_and_metadata(segment: LogSegment) -> tuple[tuple | None, tuple | None]:
@@ -228,8 +227,9 @@ def _checkpoint_protocol_and_metadata(segment: LogSegment) -> tuple[tuple | None
         if f.name.endswith(".json"):  # a V2 checkpoint's top-level JSON file: a few lines
             rows = [json.loads(line) for line in (segment.log.read_bytes(f.name) or b"").splitlines() if line.strip()]
         else:
-            wanted = [c for c in ("protocol", "metaData") if c in pq.read_schema(f.path).names]
-            columns = pq.read_table(f.path, columns=wanted) if wanted else None
+            parquet = pq.ParquetFile(f.path)
+            wanted = [c for c in ("protocol", "metaData") if c in parquet.schema_arrow.names]
+            columns = parquet.read(columns=wanted) if wanted else None
             # one row each among millions of nulls: only the valid values become Python objects
             rows = [] if columns is None else [{name: value} for name in wanted for value in
                                                columns.column(name).filter(pc.is_valid(columns.column(name))).to_pylist()]

@@ -172,6 +172,15 @@ def sidecar_files(checkpoint: Checkpoint, log: TableLog) -> list[LogFile]:
     return [replace(_log_file(log, obj, checkpoint.version), name=f"_sidecars/{Path(obj.name).name}") for obj in listed]
 
 
+def checkpoint_files_and_rows(segment: LogSegment) -> tuple[list[LogFile], int]:
+    """The chosen checkpoint's files with the sidecars it references, and their rows as the
+    Parquet footers count them (no row is read): what `plan` and `assess` report of it."""
+    if segment.checkpoint is None:
+        return [], 0
+    files = [*segment.checkpoint.files, *sidecar_files(segment.checkpoint, segment.log)]
+    return files, sum(pq.read_metadata(f.path).num_rows for f in files if f.name.endswith(".parquet"))
+
+
 def _ratified_staged_commits(log: TableLog, last_published: int, catalog_version: int) -> dict[int, LogFile]:
     """The staged commits of the versions after the last published one up to the catalog's
     ratified version (PROTOCOL.md, "Catalog-managed tables"): exactly one per version, else the

@@ -13,7 +13,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import duckdb
-import pyarrow.parquet as pq
 
 from delta2sql import rate_limit
 from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
@@ -21,7 +20,7 @@ from delta2sql.catalog import Catalog
 from delta2sql.catalog_state import catalog_exists
 from delta2sql.extract import land_batch, load_sql
 from delta2sql.lifecycle import CATALOG_OWNED, PUBLISHED
-from delta2sql.log_listing import plan_segment, sidecar_files
+from delta2sql.log_listing import checkpoint_files_and_rows, plan_segment
 from delta2sql.log_store import session
 from delta2sql.names import table_name as checked_table_name
 from delta2sql.runs import open_run, table_state
@@ -117,8 +116,7 @@ def make_plan(path, version: int | None = None, full_history: bool = False, batc
               catalog_version: int | None = None, after_version: int | None = None, mode: str = "full") -> MigrationPlan:
     segment = plan_segment(path, version, full_history, after_version=after_version, catalog_version=catalog_version)
     checkpoint = segment.checkpoint
-    checkpoint_files = [*checkpoint.files, *sidecar_files(checkpoint, segment.log)] if checkpoint else []
-    checkpoint_actions = sum(pq.read_metadata(f.path).num_rows for f in checkpoint_files if f.name.endswith(".parquet"))
+    checkpoint_files, checkpoint_actions = checkpoint_files_and_rows(segment)
     if after_version is not None:
         reason = f"the catalog holds the table up to version {after_version}: only the commits after it"
     elif full_history:

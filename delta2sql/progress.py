@@ -29,10 +29,10 @@ from rich.progress import (
 from rich.text import Text
 
 # events whose message is the command's answer (stdout); anything else is commentary (stderr)
-RESULT_EVENTS = {"migration_finished", "plan", "assessment", "assessment_finished", "drift", "drift_finished", "validation_finished", "finalized",
-                 "rolled_back", "written_back", "report_written"}
-STATUS_STYLES = {"migrated": "green", "failed": "red", "ready": "green", "blocked": "red", "pass": "green", "warn": "yellow", "skip": "cyan",
-                 "fail": "red", "error": "magenta"}
+RESULT_EVENTS = {"migration_finished", "plan", "assessment", "assessment_finished", "drift", "drift_finished",
+                 "validation_finished", "finalized", "rolled_back", "written_back", "report_written"}
+STATUS_STYLES = {"migrated": "green", "failed": "red", "ready": "green", "blocked": "red", "pass": "green",
+                 "warn": "yellow", "skip": "cyan", "fail": "red", "error": "magenta"}
 
 
 class Reporter:
