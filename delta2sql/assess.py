@@ -23,9 +23,12 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from delta2sql import calibration
+from delta2sql.batches import default_checkpoint_batch_rows
 from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.estimate import estimate, estimate_lines, seconds_range, workload
 from delta2sql.extract import CATALOG_MANAGED_FEATURES, catalog_managed_refusal, protocol_refusal
-from delta2sql.log_listing import LogSegment, checkpoint_files_and_rows, plan_segment
+from delta2sql.log_listing import CheckpointFooters, LogSegment, checkpoint_footers, plan_segment
 from delta2sql.log_store import is_object_store_uri, open_log, session
 from delta2sql.migrate import TableSpec
 from delta2sql.progress import Reporter
@@ -57,6 +60,8 @@ class TableAssessment:
     reader_features: list[str] = field(default_factory=list)
     writer_features: list[str] = field(default_factory=list)
     protocol_source: str | None = None  # where the newest protocol was read
+    estimate: dict | None = None  # estimate.Estimate.as_dict() of migrating it alone into the target
+    estimate_basis: str = ""  # the calibration it used, or why there is none
 
     @property
     def log_bytes(self) -> int:
@@ -118,8 +123,9 @@ def _search_store(root: str, recursive: bool) -> list[str]:
     return sorted(found)
 
 
-def assess_table(spec: TableSpec) -> TableAssessment:
-    """What `migrate` would meet on `spec`'s table, from listings, footers and the newest protocol."""
+def assess_table(spec: TableSpec, target: str = "duckdb") -> TableAssessment:
+    """What `migrate` would meet on `spec`'s table, from listings, footers and the newest protocol,
+    and how long migrating it alone into an empty catalog of `target` would take here."""
     log = open_log(spec.path)
     result = TableAssessment(spec.name, log.uri)
     try:
@@ -133,17 +139,28 @@ def assess_table(spec: TableSpec) -> TableAssessment:
     result.replay_start_version = segment.replay_start_version
     result.commit_files = len(segment.commits)
     result.commit_bytes = sum(f.size_bytes for f in segment.commits)
+    footers = checkpoint_footers(segment)
     if segment.checkpoint is not None:
-        files, result.checkpoint_actions = checkpoint_files_and_rows(segment)
         result.checkpoint_kind, result.checkpoint_version = segment.checkpoint.kind, segment.checkpoint.version
-        result.checkpoint_files = len(files)
-        result.checkpoint_bytes = sum(f.size_bytes for f in files)
+        result.checkpoint_files, result.checkpoint_actions = len(footers.files), footers.rows
+        result.checkpoint_bytes = sum(f.size_bytes for f in footers.files)
     crc = _latest_crc(segment)
     _live_files(result, segment, crc)
     protocol, metadata, source, read_all = _newest_protocol_and_metadata(segment, crc, result.warnings)
     result.protocol_source = source
     _judge_protocol(result, spec, protocol, metadata, source, read_all)
+    if result.status == "ready":
+        _estimate(result, segment, footers, target)
     return result
+
+
+def _estimate(result: TableAssessment, segment: LogSegment, footers: CheckpointFooters, target: str) -> None:
+    """The table's estimate at this machine's calibration of `target` (its workload reads a
+    sample of commits, so only when there is a calibration to use it with)."""
+    found, result.estimate_basis = calibration.load(target)
+    if found is not None:
+        work = workload(segment, footers, default_checkpoint_batch_rows(target))
+        result.estimate = estimate(work, found.rates, result.estimate_basis).as_dict()
 
 
 def _latest_crc(segment: LogSegment) -> dict | None:
@@ -269,13 +286,13 @@ def _judge_protocol(result: TableAssessment, spec: TableSpec, protocol: tuple | 
         result.status = "blocked"
 
 
-def assess_tables(specs: list[TableSpec], reporter: Reporter) -> list[TableAssessment]:
+def assess_tables(specs: list[TableSpec], reporter: Reporter, target: str = "duckdb") -> list[TableAssessment]:
     """Each table in turn, with progress; a table that cannot be read is blocked, not fatal."""
     results = []
     with session(), reporter.task(f"assessing {len(specs):,} tables", None) as advance:
         for spec in specs:
             try:
-                result = assess_table(spec)
+                result = assess_table(spec, target)
             except Delta2SqlError as exc:  # unreachable, unreadable: say which table, go on
                 result = TableAssessment(spec.name, str(spec.path), "blocked", [str(exc)])
             results.append(result)
@@ -300,16 +317,20 @@ def describe(a: TableAssessment) -> str:
             + (f"; writer features {', '.join(a.writer_features)}" if a.writer_features else "")
             + (f" (from {a.protocol_source})" if a.protocol_source else ""),
         ]
+    if a.status == "ready":
+        lines += ["  " + line for line in estimate_lines(a.estimate, a.estimate_basis)]
     lines += [f"  blocked: {b}" for b in a.blockers]
     lines += [f"  warning: {w}" for w in a.warnings]
     return "\n".join(lines)
 
 
 def summary(assessments: list[TableAssessment]) -> dict:
-    """The fleet: ready and blocked tables, what is to read, and the order `--parallel` should
-    take the ready ones in: the biggest first, so the longest table does not start last."""
+    """The fleet: ready and blocked tables, what is to read, how long migrating the ready ones one
+    after another would take, and the order `--parallel` should take them in: the longest first
+    (by estimate, else by log bytes), so the longest table does not start last."""
     ready = [a for a in assessments if a.status == "ready"]
-    order = sorted(ready, key=lambda a: (-a.log_bytes, a.name))
+    order = sorted(ready, key=lambda a: (-(a.estimate or {}).get("seconds", 0), -a.log_bytes, a.name))
+    timed = [a.estimate for a in ready if a.estimate]
     return {
         "tables": len(assessments),
         "ready": len(ready),
@@ -319,6 +340,10 @@ def summary(assessments: list[TableAssessment]) -> dict:
         "checkpoint_actions": sum(a.checkpoint_actions for a in ready),
         "commit_files": sum(a.commit_files for a in ready),
         "migration_order": [a.name for a in order],
+        # one table after another; each table's estimate counts its own process and build
+        "estimated_seconds": round(sum(e["seconds"] for e in timed), 1) if timed and len(timed) == len(ready) else None,
+        "estimate_low_seconds": round(sum(e["low"] for e in timed), 1) if timed and len(timed) == len(ready) else None,
+        "estimate_high_seconds": round(sum(e["high"] for e in timed), 1) if timed and len(timed) == len(ready) else None,
     }
 
 
@@ -327,10 +352,13 @@ def markdown(assessments: list[TableAssessment]) -> str:
     fleet = summary(assessments)
     totals = (f"{fleet['tables']} tables: **{fleet['ready']} ready**, **{fleet['blocked']} blocked**. Ready tables "
               f"hold {fleet['checkpoint_actions']:,} checkpoint actions and {fleet['commit_files']:,} JSON commits "
-              f"({fleet['log_bytes']:,} bytes of log to read).")
+              f"({fleet['log_bytes']:,} bytes of log to read)."
+              + (f" Migrating them one after another: "
+                 f"**{seconds_range(fleet['estimate_low_seconds'], fleet['estimate_high_seconds'])}**."
+                 if fleet["estimated_seconds"] is not None else ""))
     header = ("| table | status | versions | checkpoint | checkpoint actions | JSON commits | log bytes | live files "
-              "| reader / writer | features |")
-    out = ["# Delta table assessment", "", totals, "", header, "|---|---|---|---|---|---|---|---|---|---|"]
+              "| reader / writer | features | estimate |")
+    out = ["# Delta table assessment", "", totals, "", header, "|---|---|---|---|---|---|---|---|---|---|---|"]
     for a in assessments:
         features = ", ".join(sorted(set(a.reader_features) | set(a.writer_features)))
         versions = "" if a.latest_version is None else f"{a.replay_start_version}..{a.latest_version}"
@@ -338,15 +366,23 @@ def markdown(assessments: list[TableAssessment]) -> str:
         live = "" if a.live_files is None else f"{a.live_files:,}"
         protocol = "" if a.min_reader_version is None else f"{a.min_reader_version} / {a.min_writer_version}"
         out.append(f"| {_cell(a.name)} | {a.status} | {versions} | {checkpoint} | {a.checkpoint_actions:,} | "
-                   f"{a.commit_files:,} | {a.log_bytes:,} | {live} | {protocol} | {_cell(features)} |")
+                   f"{a.commit_files:,} | {a.log_bytes:,} | {live} | {protocol} | {_cell(features)} | "
+                   f"{a.estimate['range'] if a.estimate else ''} |")
     blocked = [a for a in assessments if a.blockers]
     if blocked:
         out += ["", "## Blockers", ""] + [f"- **{_cell(a.name)}**: {_cell(b)}" for a in blocked for b in a.blockers]
     warned = [a for a in assessments if a.warnings]
     if warned:
         out += ["", "## Warnings", ""] + [f"- **{_cell(a.name)}**: {_cell(w)}" for a in warned for w in a.warnings]
+    if fleet["estimated_seconds"] is None and any(a.status == "ready" for a in assessments):
+        basis = next(a.estimate_basis for a in assessments if a.status == "ready" and not a.estimate)
+        out += ["", f"No time estimate: {_cell(basis)}."]
+    elif fleet["estimated_seconds"] is not None:
+        basis = next(a.estimate["calibration"] for a in assessments if a.estimate)
+        out += ["", (f"Estimates: each table alone into an empty catalog, at the rates {_cell(basis)}; each range "
+                     "is its midpoint ±20%.")]
     if fleet["migration_order"]:
-        out += ["", "## Order for `migrate --parallel` (biggest first)", ""]
+        out += ["", "## Order for `migrate --parallel` (longest first)", ""]
         out += [f"{i}. {_cell(name)}" for i, name in enumerate(fleet["migration_order"], start=1)]
     return "\n".join(out) + "\n"
 

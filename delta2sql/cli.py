@@ -31,6 +31,8 @@ from delta2sql.batches import (
     SHIPPED_CHECKPOINT_BATCH_ROWS,
     default_checkpoint_batch_rows,
 )
+from delta2sql.calibration import calibrate as run_calibration
+from delta2sql.calibration import summary as calibration_summary
 from delta2sql.catalog import Catalog, catalog_from_options
 from delta2sql.catalog_state import (
     catalog_exists,
@@ -44,6 +46,7 @@ from delta2sql.cutover import finalize_table, rollback_table
 from delta2sql.dbt_runner import keep_parsed_projects, plain_dbt_command
 from delta2sql.drift import detect_drift
 from delta2sql.errors import CatalogError, Delta2SqlError
+from delta2sql.estimate import estimate_lines, seconds_range
 from delta2sql.lifecycle import HEALTHY
 from delta2sql.log_store import (
     DEFAULT_IO_CONCURRENCY,
@@ -62,7 +65,7 @@ from delta2sql.project import project_dir
 from delta2sql.report import FORMATS, gather_report, render_report
 from delta2sql.runs import RunOptions
 from delta2sql.sample import write_sample_table
-from delta2sql.status import table_status
+from delta2sql.status import estimate_record, table_status
 from delta2sql.sync import Backoff, sync_pass
 from delta2sql.sync import exit_code as sync_exit_code
 from delta2sql.transpile import TARGETS
@@ -434,11 +437,37 @@ def _report_plan(reporter, catalog, table_path, name, version, full_history, bat
         f"  files/bytes    {p.checkpoint_files:,} files, {p.checkpoint_bytes:,} bytes, {p.checkpoint_actions:,} actions",
         f"JSON commits     {p.commit_files:,} files, {p.commit_bytes:,} bytes, ~{p.commit_actions_estimate:,} actions",
         f"batches          {p.batches:,}",
-        f"estimate         ~{p.estimated_seconds:,} s (sample: {p.sample_files} files landed in {p.sample_seconds} s"
-        + (f"; writes capped at {p.max_rows_per_second:,g} rows/s" if p.max_rows_per_second else "") + ")",
+        *estimate_lines(p.estimate, p.estimate_basis),
     ]
     reporter.event("plan", message="\n".join(lines), table=name, **p.as_dict())
     return 0
+
+
+@main.command()
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Size of the synthetic tables migrated (1: about two minutes into DuckDB; smaller is quicker "
+                   "and less exact).")
+@target_option
+@json_option
+@debug_option
+def calibrate(scale, target, as_json, debug):
+    """Measure this machine's migration rates into the target, for `plan` and `assess` estimates.
+
+    Migrates synthetic Delta logs (a tiny one, two checkpoints, two shapes of JSON commits) with
+    `delta2sql migrate` into a scratch catalog (a temporary file; on PostgreSQL a schema of its
+    own, dropped afterwards) and fits each phase's rate. The result is kept per target in
+    DELTA2SQL_CALIBRATION_DIR, else $XDG_CACHE_HOME/delta2sql or ~/.cache/delta2sql. Run it once
+    per machine and target, and again after upgrading delta2sql.
+    """
+    def body(reporter) -> int:
+        found, path = run_calibration(catalog_from_options(target, None), reporter, scale)
+        lines = calibration_summary(found)
+        reporter.event("calibrated", message="\n".join([f"calibrated {found.target}: {path}", *lines]),
+                       target=found.target, path=str(path), rates=dataclasses.asdict(found.rates),
+                       measured_at=found.measured_at)
+        return 0
+
+    _run(as_json, debug, body)
 
 
 @main.command()
@@ -448,14 +477,16 @@ def _report_plan(reporter, catalog, table_path, name, version, full_history, bat
 @click.option("--recursive", is_flag=True, help="Assess every table below LOCATION (a folder or an object store prefix).")
 @click.option("--format", "output_format", type=click.Choice(["text", "md"]), default="text", show_default=True,
               help="md: one Markdown document on stdout, for a migration plan.")
+@target_option
 @json_option
 @debug_option
 @io_concurrency_option
 @storage_option
-def assess(location, manifest, recursive, output_format, as_json, debug):
+def assess(location, manifest, recursive, output_format, target, as_json, debug):
     """Assess the tables at LOCATION (or in a manifest) before migrating: versions, checkpoint,
     live files, log size, features, and what `migrate` would refuse. Reads listings, footers and
-    the newest protocol only; writes nothing. Exits 1 when a table is blocked."""
+    the newest protocol only; writes nothing. With a calibration of --target (`delta2sql calibrate`),
+    it estimates each table's migration and the whole. Exits 1 when a table is blocked."""
     if (location is None) == (manifest is None):
         raise click.UsageError("give LOCATION or --manifest, not both")
     if output_format == "md" and as_json:
@@ -469,7 +500,7 @@ def assess(location, manifest, recursive, output_format, as_json, debug):
         if not specs:
             raise Delta2SqlError(f"{location}: no Delta table below it (no _delta_log folder)")
         quiet = output_format == "md"
-        assessments = assess_tables(specs, Reporter() if quiet else reporter)
+        assessments = assess_tables(specs, Reporter() if quiet else reporter, target or "duckdb")
         fleet = assessment_summary(assessments)
         if quiet:
             click.echo(assessment_markdown(assessments), nl=False)
@@ -479,7 +510,10 @@ def assess(location, manifest, recursive, output_format, as_json, debug):
                            message=f"{fleet['tables']} table{'s' if fleet['tables'] != 1 else ''}: {fleet['ready']} "
                                    f"ready, {fleet['blocked']} blocked"
                                    + (f" ({', '.join(fleet['blocked_tables'])})" if fleet["blocked"] else "")
-                                   + (f"; biggest first: {order}" if order else ""))
+                                   + (f"; one after another "
+                                      f"{seconds_range(fleet['estimate_low_seconds'], fleet['estimate_high_seconds'])}"
+                                      if fleet["estimated_seconds"] is not None else "")
+                                   + (f"; longest first: {order}" if order else ""))
         return 1 if fleet["blocked"] else 0
 
     _run(as_json, debug, body)
@@ -513,9 +547,12 @@ def status(tables, catalog_path, target, as_json, debug):
         rows = table_status(catalog, list(tables) or None)
         queue = [job for job in queue_state(catalog) if not tables or job["table_name"] in tables]
         cap = stored_cap(catalog)
+        record = estimate_record(catalog)
         if isinstance(reporter, JsonReporter):
             for row in rows:
                 reporter.event("table_status", **row)
+            if record is not None:
+                reporter.event("estimate_record", **record)
             for job in queue:
                 reporter.event("queue_job", **job)
             if cap is not None:
@@ -530,6 +567,11 @@ def status(tables, catalog_path, target, as_json, debug):
             if cap is not None:
                 Console().print(f"writes capped at {cap:,g} log rows/s (the newest --max-rows-per-second of this "
                                 "catalog's writers)", markup=False, soft_wrap=True)
+            if record is not None:
+                Console().print(
+                    f"estimates: {record['within_range']} of {record['runs']} built runs took a time within their "
+                    f"range; landing and build against the midpoint: median {record['median_error']:+.0%} "
+                    f"({record['min_error']:+.0%} to {record['max_error']:+.0%})", markup=False, soft_wrap=True)
         return 0
 
     _run(as_json, debug, body)
@@ -716,11 +758,19 @@ def _print_status(catalog: Catalog, rows: list[dict]) -> None:
         run = (f"{row['run_mode'].replace('_', '-')} {row['run_lease'] or row['run_status']}: "
                f"{row['batches_committed']}/{row['num_batches']} batches" if row["run_mode"] else "")
         run += f" ({row['run_error'][:200]})" if row["run_error"] else ""
-        lines.append([row["table_name"], row["status"], versions, run, checks, row["drift"]])
+        lines.append([row["table_name"], row["status"], versions, run, _estimate_cell(row), checks, row["drift"]])
         healthy = row["status"] in HEALTHY
-        styles.append(["", "green" if healthy else "yellow", "", "", "", ""])
+        styles.append(["", "green" if healthy else "yellow", "", "", "", "", ""])
     print_table(Console(), f"catalog {catalog.description}",
-                ["table", "status", "versions", "last run", "validation", "drift"], lines, styles)
+                ["table", "status", "versions", "last run", "estimate", "validation", "drift"], lines, styles)
+
+
+def _estimate_cell(row: dict) -> str:
+    """The last run's estimated range of landing and build, and what they took once built."""
+    if row["run_estimate_low_seconds"] is None:
+        return "none"
+    estimated = f"{row['run_estimate_low_seconds']:,.0f}–{row['run_estimate_high_seconds']:,.0f} s"
+    return estimated + (f", took {row['run_seconds']:,.0f} s" if row["run_seconds"] is not None else "")
 
 
 def _migration_line(outcome, where: str) -> str:

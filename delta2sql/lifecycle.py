@@ -37,6 +37,7 @@ from enum import StrEnum
 
 from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import Delta2SqlError
+from delta2sql.estimate import RANGE, Estimate
 
 
 class TableStatus(StrEnum):
@@ -171,16 +172,20 @@ def start(con: CatalogConnection, table_name: str, table_uri: str, replay_start_
 
 def start_run(con: CatalogConnection, run_id: str, table_name: str, target: str, mode: str, from_version: int,
               to_version: int, checkpoint_version: int | None, batch_size: int, checkpoint_batch_rows: int,
-              num_batches: int) -> None:
+              num_batches: int, planned: Estimate | None = None) -> None:
+    """A run begins, `running`, with the estimate it started with (none when uncalibrated)."""
     if con.execute("select 1 from migration_runs where run_id = ?", [run_id]).fetchone() is not None:
         _refuse_run(con, run_id, "start_run")
     now, expires = _lease_times()
+    estimated = [planned.run_seconds, round(planned.run_seconds * (1 - RANGE), 1),
+                 round(planned.run_seconds * (1 + RANGE), 1), planned.phases_json()] if planned else [None] * 4
     con.execute(
         "insert into migration_runs (run_id, table_name, target, mode, from_version, to_version, checkpoint_version, "
         "batch_size, checkpoint_batch_rows, num_batches, status, started_at, owner_host, owner_pid, heartbeat_at, "
-        "lease_expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?, ?)",
+        "lease_expires_at, estimated_seconds, estimate_low_seconds, estimate_high_seconds, estimate_phases) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, table_name, target, mode, from_version, to_version, checkpoint_version, batch_size,
-         checkpoint_batch_rows, num_batches, R.RUNNING.value, *_me(), now, expires],
+         checkpoint_batch_rows, num_batches, R.RUNNING.value, *_me(), now, expires, *estimated],
     )
 
 
@@ -236,10 +241,11 @@ def describe_lease(lease: Lease) -> str:
 
 
 def publish(con: CatalogConnection, table_name: str, run_id: str, mode: str, from_version: int,
-            to_version: int) -> None:
+            to_version: int, landing_seconds: float) -> None:
     """Make a run's versions visible: a compare-and-set on what the run started from (a first run:
     `landing`; a catch-up: published at `from_version - 1`), so nothing else moved the table
-    meanwhile; then the run is `landed`."""
+    meanwhile; then the run is `landed`, with the seconds this process spent landing it added to
+    those of any process it resumed from."""
     move, condition, params = ("publish", "", []) if mode == "full" else \
         ("publish_catch_up", " and latest_version = ?", [from_version - 1])
     if not _move_table(con, table_name, move, ", latest_version = ?, landed_at = current_timestamp", [to_version],
@@ -248,7 +254,9 @@ def publish(con: CatalogConnection, table_name: str, run_id: str, mode: str, fro
             raise IllegalTransition(f"{table_name}: the table changed while run {run_id[:8]} was landing (caught up "
                                     "by another run); nothing published")
         _refuse(con, table_name, move)
-    if not _move_run(con, "publish", "run_id = ?", [run_id], ", landed_at = current_timestamp"):
+    if not _move_run(con, "publish", "run_id = ?", [run_id],
+                     ", landed_at = current_timestamp, landing_seconds = coalesce(landing_seconds, 0) + ?",
+                     [landing_seconds]):
         _refuse_run(con, run_id, "publish")
 
 
@@ -269,15 +277,17 @@ def abandon_open_runs(con: CatalogConnection, table_name: str, why: str) -> None
               ", error = ?, finished_at = current_timestamp", [why])
 
 
-def record_build(con: CatalogConnection, table_name: str, built_version: int) -> None:
+def record_build(con: CatalogConnection, table_name: str, built_version: int, build_seconds: float) -> None:
     """The build and its checks passed up to `built_version`: a landed table is `migrated`, its run
-    too; a table built before stays where it is, with its new built version."""
+    too, with how long the build took; a table built before stays where it is, with its new built
+    version."""
     con.begin()
     try:
         if not _move_table(con, table_name, "record_build", ", built_version = ?, migrated_at = current_timestamp",
                            [built_version]):
             _refuse(con, table_name, "record_build")
-        _move_run(con, "record_build", "table_name = ?", [table_name], ", finished_at = current_timestamp")
+        _move_run(con, "record_build", "table_name = ?", [table_name],
+                  ", finished_at = current_timestamp, build_seconds = ?", [build_seconds])
         con.commit()
     except BaseException:
         con.rollback()

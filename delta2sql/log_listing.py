@@ -172,13 +172,27 @@ def sidecar_files(checkpoint: Checkpoint, log: TableLog) -> list[LogFile]:
     return [replace(_log_file(log, obj, checkpoint.version), name=f"_sidecars/{Path(obj.name).name}") for obj in listed]
 
 
-def checkpoint_files_and_rows(segment: LogSegment) -> tuple[list[LogFile], int]:
-    """The chosen checkpoint's files with the sidecars it references, and their rows as the
-    Parquet footers count them (no row is read): what `plan` and `assess` report of it."""
+@dataclass(frozen=True)
+class CheckpointFooters:
+    """The chosen checkpoint's files (with the sidecars it references) as their Parquet footers
+    describe them, no row read: what `plan` and `assess` report of it, and what landing it costs
+    (`estimate.Workload`)."""
+
+    files: list[LogFile]
+    rows: int
+    row_groups: int
+    read_bytes: int  # decompressed bytes of the columns landing reads (not the `*_parsed` copies)
+
+
+def checkpoint_footers(segment: LogSegment) -> CheckpointFooters:
     if segment.checkpoint is None:
-        return [], 0
+        return CheckpointFooters([], 0, 0, 0)
     files = [*segment.checkpoint.files, *sidecar_files(segment.checkpoint, segment.log)]
-    return files, sum(pq.read_metadata(f.path).num_rows for f in files if f.name.endswith(".parquet"))
+    footers = [pq.read_metadata(f.path) for f in files if f.name.endswith(".parquet")]
+    groups = [m.row_group(i) for m in footers for i in range(m.num_row_groups)]
+    read_bytes = sum(group.column(j).total_uncompressed_size for group in groups for j in range(group.num_columns)
+                     if "_parsed" not in group.column(j).path_in_schema)
+    return CheckpointFooters(files, sum(m.num_rows for m in footers), len(groups), read_bytes)
 
 
 def _ratified_staged_commits(log: TableLog, last_published: int, catalog_version: int) -> dict[int, LogFile]:

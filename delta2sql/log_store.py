@@ -29,8 +29,10 @@ import atexit
 import os
 import re
 import shutil
+import statistics
 import tempfile
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -289,6 +291,7 @@ class ObjectStoreLog:
         self._spool = Path(tempfile.mkdtemp(prefix="delta2sql-spool-"))
         self.local_dir = self._spool / "_delta_log"
         self.local_dir.mkdir()
+        self.io_concurrency = io_concurrency
         self._downloads = Downloads(self.store, io_concurrency)
         # each object once: the downloads under way, the bytes held in memory and the ETag of each
         # spooled copy (only the ETag is kept once a copy is made: 100,000 finished futures held 260 MB)
@@ -369,6 +372,16 @@ class ObjectStoreLog:
             return None
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, self.log_dir / name) from None
+
+    def round_trip_seconds(self, name: str, requests: int = 3) -> float:
+        """The store's latency: the median of `requests` HEADs of `name`, in turn. A GET of a
+        commit or a page of a listing costs about one; estimates count them (estimate.py)."""
+        times = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            self.stat(name)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
 
     def describe(self, names: list[str]) -> dict[str, LogObject]:
         """The listed size, time and ETag of each of `names` that exists: the versioned files by

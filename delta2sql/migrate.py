@@ -151,10 +151,10 @@ def _migrate_tables(specs: list[TableSpec], catalog: Catalog, reporter: Reporter
             outcome.status = "migrated"
         return outcomes
 
+    started = time.perf_counter()
     with catalog.connect() as con:  # what this build will see: writers may publish more meanwhile
         seen = dict(con.execute("select table_name, latest_version from delta_log_tables").fetchall())
         _load_log_checksums(con, [o.name for o in landed])
-    started = time.perf_counter()
     # the structure tests and the log's own checksums; the delta-rs and byte checks are `validate`'s,
     # and whether a table has been validated is plain dbt's question (ADR 0004). The unit tests
     # pin the replay SQL on fixed rows, not this table: plain `dbt build` and the test suite run
@@ -174,6 +174,6 @@ def _migrate_tables(specs: list[TableSpec], catalog: Catalog, reporter: Reporter
                 outcome.status, outcome.error = "failed", "; ".join(problems)
                 lifecycle.fail_build(con, outcome.name, outcome.error)
                 continue
-            lifecycle.record_build(con, outcome.name, seen[outcome.name])
+            lifecycle.record_build(con, outcome.name, seen[outcome.name], build_seconds)
             outcome.status = "migrated"
     return outcomes

@@ -1,32 +1,31 @@
 """`delta2sql plan` / `migrate --dry-run`: what a migration would read, and how long it would take.
 
-Nothing is written: the checkpoint's row count comes from its Parquet footers, the JSON action
-count is extrapolated from a sample of commit files, and the duration from landing that sample
-into an in-memory DuckDB (the same code path as a migration). For a table already in the catalog,
-the plan is what `migrate` would actually do: nothing (up to date), a catch-up of the versions
-after the catalog's, or the rest of an interrupted run.
+Nothing is written. The checkpoint's row count comes from its Parquet footers, the JSON commits'
+action count from the bytes per action of a sample of them, and the duration from those at the
+rates `delta2sql calibrate` measured on this machine (`estimate.py`). For a table already in the
+catalog, the plan is what `migrate` would actually do: nothing (up to date), a catch-up of the
+versions after the catalog's, or the rest of an interrupted run.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
-import duckdb
-
-from delta2sql import rate_limit
-from delta2sql.batches import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_BATCH_ROWS, Batch, plan_batches
+from delta2sql import calibration, rate_limit
+from delta2sql.batches import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHECKPOINT_BATCH_ROWS,
+    default_checkpoint_batch_rows,
+    plan_batches,
+)
 from delta2sql.catalog import Catalog
 from delta2sql.catalog_state import catalog_exists
-from delta2sql.extract import land_batch, load_sql
+from delta2sql.estimate import Workload, catalog_holdings, estimate, workload
 from delta2sql.lifecycle import CATALOG_OWNED, PUBLISHED
-from delta2sql.log_listing import checkpoint_files_and_rows, plan_segment
+from delta2sql.log_listing import checkpoint_footers, plan_segment
 from delta2sql.log_store import session
 from delta2sql.names import table_name as checked_table_name
 from delta2sql.runs import open_run, table_state
-
-# dbt's share of a migration (start-up, parse, build) measured here: see README "Performance".
-DBT_SECONDS = 6.0
 
 
 @dataclass
@@ -43,9 +42,9 @@ class MigrationPlan:
     commit_bytes: int
     commit_actions_estimate: int
     batches: int
-    sample_files: int
-    sample_seconds: float
-    estimated_seconds: float
+    work: Workload  # what drives each phase of the estimate
+    estimate: dict | None = None  # estimate.Estimate.as_dict(); None when not calibrated
+    estimate_basis: str = ""  # the calibration the estimate used, or why there is none
     warnings: list[str] = field(default_factory=list)
     mode: str = "full"  # full | catch_up | up_to_date | resume | finalized (what `migrate` would do)
     committed_batches: int = 0  # resume: batches the interrupted run already committed
@@ -60,15 +59,29 @@ def plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None
                     catalog_version: int | None = None, full_refresh: bool = False) -> MigrationPlan:
     """The plan of what `migrate` would do to `table_name` in `catalog`, as `land_table` decides it."""
     table_name = checked_table_name(table_name)  # refused, or found, as `migrate` would (delta2sql/names.py)
+    checkpoint_batch_rows = checkpoint_batch_rows or default_checkpoint_batch_rows(catalog.target)
     with session():  # each log object read once
         plan = _plan_in_catalog(catalog, table_name, path, version, full_history, batch_size, checkpoint_batch_rows,
                                 catalog_version, full_refresh)
-    cap = catalog.max_rows_per_second or stored_cap(catalog)
-    if cap and plan.mode != "finalized":  # landing cannot go faster than the cap lets its rows in
-        plan.max_rows_per_second = cap
-        rows = plan.checkpoint_actions + plan.commit_actions_estimate
-        plan.estimated_seconds = round(max(plan.estimated_seconds, rows / cap + DBT_SECONDS), 1)
+    plan.max_rows_per_second = None if plan.mode == "finalized" else (catalog.max_rows_per_second
+                                                                      or stored_cap(catalog))
+    _estimate(plan, catalog)
     return plan
+
+
+def _estimate(plan: MigrationPlan, catalog: Catalog) -> None:
+    """The plan's time estimate at this machine's calibrated rates for the target, if any."""
+    if plan.mode == "up_to_date":
+        plan.estimate_basis = "up to date: `migrate` has nothing to land"
+        return
+    found, plan.estimate_basis = calibration.load(catalog.target)
+    if found is None:
+        return
+    timed = estimate(plan.work, found.rates, plan.estimate_basis, plan.max_rows_per_second)
+    if plan.mode == "resume":
+        timed.assumptions.append(f"the whole run: {plan.committed_batches:,} of its {plan.batches:,} batches are "
+                                 "committed already, so the rest takes less")
+    plan.estimate = timed.as_dict()
 
 
 def stored_cap(catalog: Catalog) -> float | None:
@@ -82,7 +95,7 @@ def stored_cap(catalog: Catalog) -> float | None:
 def _plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | None, full_history: bool,
                      batch_size: int, checkpoint_batch_rows: int | None, catalog_version: int | None,
                      full_refresh: bool) -> MigrationPlan:
-    state, run, committed = None, None, 0
+    state, run, committed, held = None, None, 0, (0, 0, 0)
     if catalog_exists(catalog):
         with catalog.connect() as con:
             if con.relation_exists("delta_log_tables"):
@@ -90,15 +103,18 @@ def _plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | Non
                 run = None if full_refresh else open_run(con, table_name)
                 if run is not None:
                     committed = con.execute("select count(*) from migration_batches where run_id = ?",
-                                            [run.run_id]).fetchone()[0]
+                                            [run.run_id]).fetchall()[0][0]
+                replaced = state is None or full_refresh or (run is not None and run.mode == "full") or \
+                    state["status"] not in PUBLISHED
+                held = catalog_holdings(con, table_name if replaced else None)
     options = dict(version=version, batch_size=batch_size, checkpoint_batch_rows=checkpoint_batch_rows,
-                   catalog_version=catalog_version)
+                   catalog_version=catalog_version, held=held)
     if state is None or full_refresh:
         return make_plan(path, full_history=full_history, **options)
     status, published = state["status"], state["latest_version"]
     if status in CATALOG_OWNED:  # writers commit to the catalog: `migrate` reads no log
-        return MigrationPlan(str(path), published, published, None, "finalized: the log is not read", 0, 0, 0, 0, 0, 0,
-                             0, 0, 0.0, DBT_SECONDS, mode="finalized")
+        return MigrationPlan(str(path), published, published, None, "finalized: the log is not read", 0, 0, 0, 0, 0,
+                             0, 0, Workload(0, 0, 1, 0, 0, 0, *held), mode="finalized")
     if run is not None:
         after = run.from_version - 1 if run.mode == "catch_up" else None
         resumed = make_plan(path, full_history=full_history, after_version=after, mode="resume", **options)
@@ -112,11 +128,12 @@ def _plan_in_catalog(catalog: Catalog, table_name: str, path, version: int | Non
 
 
 def make_plan(path, version: int | None = None, full_history: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
-              checkpoint_batch_rows: int | None = None, sample_size: int = 50,
-              catalog_version: int | None = None, after_version: int | None = None, mode: str = "full") -> MigrationPlan:
+              checkpoint_batch_rows: int | None = None, catalog_version: int | None = None,
+              after_version: int | None = None, mode: str = "full", held: tuple[int, int, int] = (0, 0, 0)) -> MigrationPlan:
+    """The plan of landing `path`'s log into a catalog holding `held` (actions, log files, bytes)."""
     segment = plan_segment(path, version, full_history, after_version=after_version, catalog_version=catalog_version)
     checkpoint = segment.checkpoint
-    checkpoint_files, checkpoint_actions = checkpoint_files_and_rows(segment)
+    footers = checkpoint_footers(segment)
     if after_version is not None:
         reason = f"the catalog holds the table up to version {after_version}: only the commits after it"
     elif full_history:
@@ -126,44 +143,17 @@ def make_plan(path, version: int | None = None, full_history: bool = False, batc
     else:
         reason = (f"newest complete checkpoint at or below version {segment.latest_version}"
                   + (" (after the warnings below)" if segment.warnings else ""))
-
-    commits = segment.commits
-    step = max(1, len(commits) // sample_size)
-    sample = commits[::step][:sample_size]
-    sample_seconds, sample_actions = _time_sample(segment, sample)
-    sample_bytes = sum(f.size_bytes for f in sample) or 1
-    commit_bytes = sum(f.size_bytes for f in commits)
-    commit_actions = round(sample_actions * commit_bytes / sample_bytes)
-    checkpoint_bytes = sum(f.size_bytes for f in checkpoint_files)
-    # JSON throughput from the sample; checkpoints parse at about the same bytes/s once read
-    bytes_per_second = sample_bytes / sample_seconds if sample_seconds else float("inf")
-    estimate = (commit_bytes + checkpoint_bytes) / bytes_per_second + DBT_SECONDS
+    slice_rows = checkpoint_batch_rows or DEFAULT_CHECKPOINT_BATCH_ROWS
+    work = workload(segment, footers, slice_rows, held)
     return MigrationPlan(
         table_root=segment.uri,
-        replay_start_version=segment.replay_start_version if segment.checkpoint or commits else segment.latest_version,
+        replay_start_version=segment.replay_start_version if segment.checkpoint or segment.commits
+        else segment.latest_version,
         latest_version=segment.latest_version,
         checkpoint=f"{checkpoint.kind} at version {checkpoint.version}" if checkpoint else None,
-        checkpoint_reason=reason, checkpoint_files=len(checkpoint_files), checkpoint_bytes=checkpoint_bytes,
-        checkpoint_actions=checkpoint_actions, commit_files=len(commits), commit_bytes=commit_bytes,
-        commit_actions_estimate=commit_actions,
-        batches=len(plan_batches(segment, batch_size, checkpoint_batch_rows or DEFAULT_CHECKPOINT_BATCH_ROWS,
-                                 after_version)),
-        sample_files=len(sample), sample_seconds=round(sample_seconds, 3), estimated_seconds=round(estimate, 1),
-        warnings=segment.warnings, mode=mode,
+        checkpoint_reason=reason, checkpoint_files=len(footers.files),
+        checkpoint_bytes=sum(f.size_bytes for f in footers.files), checkpoint_actions=footers.rows,
+        commit_files=work.commit_files, commit_bytes=work.commit_bytes, commit_actions_estimate=work.commit_actions,
+        batches=len(plan_batches(segment, batch_size, slice_rows, after_version)),
+        work=work, warnings=segment.warnings, mode=mode,
     )
-
-
-def _time_sample(segment, sample) -> tuple[float, int]:
-    """Land `sample` into a throw-away in-memory DuckDB; (seconds, actions)."""
-    if not sample:
-        return 0.0, 0
-    con = duckdb.connect()
-    try:
-        con.execute(load_sql("create_landing_tables.sql"))
-        con.execute("set preserve_insertion_order = false")
-        started = time.perf_counter()
-        batch = Batch(1, tuple(sample), "commit", "commit", sample[0].version, sample[-1].version)
-        actions, _ = land_batch(con, segment, "plan", batch)
-        return time.perf_counter() - started, actions
-    finally:
-        con.close()

@@ -138,6 +138,8 @@ def _run_row(number: int, run: dict) -> dict[str, str]:
         "landing": _seconds(run["started_at"], run["landed_at"]),
         "build": _seconds(run["landed_at"], run["finished_at"]),
         "total": _seconds(run["started_at"], run["finished_at"]),
+        "estimate": (f"{run['estimate_low_seconds']:,.0f}–{run['estimate_high_seconds']:,.0f} s"
+                     if run["estimate_low_seconds"] is not None else "—"),
         "batches": f"{len(batches):,}/{run['num_batches']:,}",
         "log files": f"{sum(b['files'] for b in batches):,}",
         "actions": f"{sum(b['actions'] for b in batches):,}",

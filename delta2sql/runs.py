@@ -23,15 +23,16 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from delta2sql import lifecycle, rate_limit
+from delta2sql import calibration, lifecycle, rate_limit
 from delta2sql.batches import DEFAULT_BATCH_SIZE, Batch, default_checkpoint_batch_rows, plan_batches
 from delta2sql.catalog import CatalogConnection
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.estimate import Estimate, catalog_holdings, estimate, workload
 from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
 from delta2sql.landing_schema import create_landing_tables
 from delta2sql.lifecycle import CATALOG_OWNED, OPEN_RUN, PUBLISHED
-from delta2sql.log_listing import LogSegment, plan_segment
+from delta2sql.log_listing import LogSegment, checkpoint_footers, plan_segment
 from delta2sql.log_store import TableLog
 from delta2sql.progress import Reporter
 
@@ -181,8 +182,20 @@ def clear_table(con: CatalogConnection, table_name: str, keep_run_history: bool 
     lifecycle.remove(con, table_name, keep_run_history)
 
 
+def _estimate(con: CatalogConnection, table_name: str, target: str, segment: LogSegment, mode: str,
+              slice_rows: int) -> Estimate | None:
+    """The run's estimate at this machine's calibration of `target`, if there is one (its
+    workload is only worked out then: it reads the footers and a sample of commits)."""
+    found, basis = calibration.load(target)
+    if found is None:
+        return None
+    held = catalog_holdings(con, table_name if mode == "full" else None)  # a full run replaces the table's rows
+    work = workload(segment, checkpoint_footers(segment), slice_rows, held)
+    return estimate(work, found.rates, basis, con.catalog.max_rows_per_second)
+
+
 def _start_run(con: CatalogConnection, table_name: str, target: str, segment: LogSegment, mode: str,
-               options: RunOptions, batches: list[Batch]) -> _Run:
+               options: RunOptions, batches: list[Batch], planned: Estimate | None) -> _Run:
     checkpoint = segment.checkpoint
     run = _Run(
         run_id=uuid.uuid4().hex, mode=mode,
@@ -202,7 +215,7 @@ def _start_run(con: CatalogConnection, table_name: str, target: str, segment: Lo
             lifecycle.start(con, table_name, segment.uri, segment.replay_start_version, segment.latest_version,
                             run.checkpoint_version, checkpoint.kind if checkpoint else None, json.dumps(segment.warnings))
         lifecycle.start_run(con, run.run_id, table_name, target, mode, run.from_version, run.to_version,
-                            run.checkpoint_version, run.batch_size, run.checkpoint_batch_rows, len(batches))
+                            run.checkpoint_version, run.batch_size, run.checkpoint_batch_rows, len(batches), planned)
         con.commit()
     except BaseException:
         con.rollback()
@@ -319,15 +332,18 @@ class MemoryLimitReached(Delta2SqlError):
     """The run passed --memory-limit: it stops between batches, resumable, before the OS kills it."""
 
 
-def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: _Run, reporter: Reporter) -> None:
-    """Check the landed log is replayable and make the run's versions visible, atomically."""
+def _publish(con: CatalogConnection, table_name: str, segment: LogSegment, run: _Run, reporter: Reporter,
+             started: float) -> None:
+    """Check the landed log is replayable and make the run's versions visible, atomically, with the
+    seconds since `started` (perf_counter) as this process's share of the landing."""
     con.begin()
     try:
         check_replayable(con, segment, table_name)
         for action_type, log_file, count in con.execute(load_sql("find_unknown_actions.sql"), [table_name]).fetchall():
             reporter.event("warning", table=table_name,
                            message=f"{table_name}: kept {count} unknown {action_type!r} action(s) verbatim (first in {log_file})")
-        lifecycle.publish(con, table_name, run.run_id, run.mode, run.from_version, run.to_version)
+        lifecycle.publish(con, table_name, run.run_id, run.mode, run.from_version, run.to_version,
+                          time.perf_counter() - started)
         con.commit()
     except BaseException:
         con.rollback()
@@ -366,6 +382,7 @@ def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: s
     """Bring `table_name`'s landing rows up to the log (or `options.version`): resume an
     unfinished run, start a full run for a new table (or with `full_refresh`), or catch up a
     landed one with the versions after its published version. Raises Delta2SqlError."""
+    started = time.perf_counter()
     create_landing_tables(con)
     run, lease = _open_run_once_its_owner_is_gone(con, table_name, options, reporter)
     state = table_state(con, table_name)
@@ -419,19 +436,24 @@ def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: s
             batches, mode = plan_batches(segment, options.batch_size, checkpoint_rows), "full"
         for warning in segment.warnings:
             reporter.event("warning", table=table_name, message=f"{table_name}: {warning}")
-        run = _start_run(con, table_name, target, segment, mode, options, batches)
+        planned = _estimate(con, table_name, target, segment, mode, checkpoint_rows)
+        run = _start_run(con, table_name, target, segment, mode, options, batches, planned)
+        if planned is not None:
+            reporter.event("estimate", table=table_name, run_id=run.run_id, **planned.as_dict(),
+                           message=f"{table_name}: estimated {planned.range_text} ({planned.calibration})")
 
     state = table_state(con, table_name)
     result = LandingResult(run.run_id, mode, state["replay_start_version"], run.to_version, batches_skipped=skip,
                            warnings=segment.warnings)
     try:
         _land_batches(con, table_name, segment, run, batches, skip, options, reporter, result)
-        _publish(con, table_name, segment, run, reporter)
+        con.analyze(("delta_log_actions", "delta_log_files", "delta_log_tables"))
+        con.flush()
+        _publish(con, table_name, segment, run, reporter, started)
     except Delta2SqlError as exc:
         _fail_run(con, run.run_id, str(exc))
         raise
     except Exception as exc:
         _fail_run(con, run.run_id, repr(exc))
         raise
-    con.analyze(("delta_log_actions", "delta_log_files", "delta_log_tables"))
     return result

@@ -6,6 +6,8 @@ opened, nothing hashed): versions behind, landed log files gone or resized. `del
 
 from __future__ import annotations
 
+import statistics
+
 from delta2sql.catalog import Catalog
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError
@@ -51,6 +53,22 @@ def table_status(catalog: Catalog, names: list[str] | None = None) -> list[dict]
                 continue
             row["versions_behind"], row["drift"] = _quick_drift(log, compared, landed)
     return rows
+
+
+def estimate_record(catalog: Catalog) -> dict | None:
+    """How this catalog's estimates have held: every built run that started with one, its
+    landing and build against its range (`migration_runs`); None when no run had an estimate."""
+    with catalog.connect() as con:
+        create_landing_tables(con)
+        rows = con.execute(
+            "select estimated_seconds, estimate_low_seconds, estimate_high_seconds, landing_seconds + build_seconds "
+            "from migration_runs where estimated_seconds > 0 and build_seconds is not null").fetchall()
+    if not rows:
+        return None
+    errors = sorted((actual - midpoint) / midpoint for midpoint, _, _, actual in rows)
+    return {"runs": len(rows), "within_range": sum(low <= actual <= high for _, low, high, actual in rows),
+            "median_error": round(statistics.median(errors), 3), "min_error": round(errors[0], 3),
+            "max_error": round(errors[-1], 3)}
 
 
 def _quick_drift(log: TableLog, compared_version: int, landed: list[tuple[str, int]]) -> tuple[int | None, str]:

@@ -119,7 +119,15 @@ create table if not exists migration_runs (
     owner_host            varchar,
     owner_pid             integer,
     heartbeat_at          timestamp,
-    lease_expires_at      timestamp
+    lease_expires_at      timestamp,
+    -- the estimate the run started with (estimate.py: calibrated rates, or none) and what it took:
+    -- `status` compares them, so a team sees how far this machine's estimates can be trusted
+    estimated_seconds     double,           -- landing and build, the midpoint; null when uncalibrated
+    estimate_low_seconds  double,
+    estimate_high_seconds double,
+    estimate_phases       varchar,          -- JSON {phase: seconds}, the command's `process` phase too
+    landing_seconds       double,           -- listing, landing and publishing, over every process that ran it
+    build_seconds         double            -- the dbt build that made the run `migrated`
 );
 
 create table if not exists migration_batches (

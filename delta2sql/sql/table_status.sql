@@ -1,5 +1,5 @@
 -- One row per landed table: its state, versions, its latest migration run with its committed
--- batches, and the outcome of its latest validation run.
+-- batches and its estimate beside what it took, and the outcome of its latest validation run.
 with latest_runs as (
     select
         runs.table_name,
@@ -12,6 +12,9 @@ with latest_runs as (
         runs.owner_pid,
         runs.heartbeat_at,
         runs.lease_expires_at,
+        runs.estimate_low_seconds,
+        runs.estimate_high_seconds,
+        runs.landing_seconds + runs.build_seconds as run_seconds,
         row_number() over (partition by runs.table_name order by runs.started_at desc, runs.run_id) as recency
     from migration_runs as runs
 ),
@@ -60,6 +63,9 @@ select
     latest_runs.owner_pid,
     latest_runs.heartbeat_at,
     latest_runs.lease_expires_at,
+    latest_runs.estimate_low_seconds as run_estimate_low_seconds,
+    latest_runs.estimate_high_seconds as run_estimate_high_seconds,
+    latest_runs.run_seconds,
     latest_outcome.checked_at,
     latest_outcome.passed,
     latest_outcome.failed

@@ -4,6 +4,7 @@ warnings instead of printing them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -60,6 +61,32 @@ class RecordingReporter(Reporter):
 @pytest.fixture
 def reporter() -> RecordingReporter:
     return RecordingReporter()
+
+
+@pytest.fixture(autouse=True)
+def calibration_dir(tmp_path, monkeypatch) -> Path:
+    """Each test's own calibration directory, empty: a calibration this machine keeps in its
+    cache would otherwise put estimates in every plan and run."""
+    directory = tmp_path / "calibration"
+    monkeypatch.setenv("DELTA2SQL_CALIBRATION_DIR", str(directory))
+    return directory
+
+
+def write_calibration(target: str, **rates: float) -> Path:
+    """A calibration of `target` for this host and delta2sql version with hand-chosen `rates`
+    (every rate of estimate.Rates; the fields the test leaves out are 0), in the test's directory."""
+    from importlib.metadata import version
+
+    from delta2sql.estimate import Rates
+
+    every = {name: 0.0 for name in Rates.__dataclass_fields__} | rates
+    directory = Path(os.environ["DELTA2SQL_CALIBRATION_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"calibration-{target}.json"
+    path.write_text(json.dumps({"target": target, "rates": every, "measured_at": "2026-11-28T12:00:00+00:00",
+                                "host": socket.gethostname(), "delta2sql_version": version("delta2sql"),
+                                "scale": 1.0, "measurements": []}))
+    return path
 
 
 def postgres_settings() -> dict:

@@ -117,7 +117,12 @@ def test_plan_and_dry_run_write_nothing(tmp_path):
         checkpoint = table / "_delta_log" / f"{20:020d}.checkpoint.parquet"
         assert plan["checkpoint"] == "classic at version 20"
         assert plan["checkpoint_actions"] == pq.read_metadata(checkpoint).num_rows
-        assert plan["commit_files"] == 4 and plan["commit_actions_estimate"] > 0 and plan["estimated_seconds"] > 0
+        commits = [table / "_delta_log" / f"{v:020d}.json" for v in range(21, 25)]
+        assert plan["commit_files"] == 4
+        # no more than 50 commits: the sample is all of them, so the count is exact
+        assert plan["commit_actions_estimate"] == sum(1 for c in commits for line in c.read_text().splitlines()
+                                                      if line.strip())
+        assert plan["estimate"] is None and "delta2sql calibrate --target duckdb" in plan["estimate_basis"]
     assert not catalog.exists()
     assert sorted((p.name, p.stat().st_mtime_ns) for p in (table / "_delta_log").iterdir()) == log_before
 

@@ -16,7 +16,13 @@ import duckdb
 import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import RUN_ID, documented_events, postgres_settings, require_postgres
+from conftest import (
+    RUN_ID,
+    documented_events,
+    postgres_settings,
+    require_postgres,
+    write_calibration,
+)
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import BAD_INPUT_FIXTURES
 from rich.console import Console
@@ -180,6 +186,7 @@ MARKUP = re.compile(r"\[/?(red|green|yellow|bold|cyan|magenta)?\]|\x1b\[")
 def test_json_events_are_clean_and_documented(tables, tmp_path):
     catalog, table = tmp_path / "lake.duckdb", tmp_path / "orders"
     DELTALAKE_FIXTURES["appends"](table)
+    write_calibration("duckdb", process_seconds=1.0, build_seconds=2.0)  # estimates in plan, migrate and status
     runs = [
         cli("plan", table, "--catalog", catalog, "--json"),
         cli("migrate", table, "--catalog", catalog, "--json"),
@@ -204,7 +211,7 @@ def test_json_events_are_clean_and_documented(tables, tmp_path):
             assert set(event) - common <= documented[event["event"]], (event["event"], set(event) - common)
             assert not MARKUP.search(event.get("message", "")), event["message"]
     assert {"migration_finished", "plan", "table_status", "check", "validation_finished", "drift_finished",
-            "finalized", "rolled_back", "error", "progress"} <= seen
+            "finalized", "rolled_back", "error", "progress", "estimate", "estimate_record"} <= seen
 
 
 def test_results_on_stdout_progress_on_stderr(tables, tmp_path):

@@ -63,9 +63,9 @@ def _run_status(con, run_id: str) -> str | None:
 # each table move as its module function would be called by the code that makes it
 TABLE_CALLS = {
     "start": lambda con, run_id: lifecycle.start(con, "t", "/t", 0, LATEST, None, None, "[]"),
-    "publish": lambda con, run_id: lifecycle.publish(con, "t", run_id, "full", 0, LATEST),
-    "publish_catch_up": lambda con, run_id: lifecycle.publish(con, "t", run_id, "catch_up", LATEST + 1, LATEST + 3),
-    "record_build": lambda con, run_id: lifecycle.record_build(con, "t", LATEST),
+    "publish": lambda con, run_id: lifecycle.publish(con, "t", run_id, "full", 0, LATEST, 1.0),
+    "publish_catch_up": lambda con, run_id: lifecycle.publish(con, "t", run_id, "catch_up", LATEST + 1, LATEST + 3, 1.0),
+    "record_build": lambda con, run_id: lifecycle.record_build(con, "t", LATEST, 1.0),
     "finalize": lambda con, run_id: lifecycle.finalize(con, "t", LATEST),
     "commit_in_catalog": lambda con, run_id: lifecycle.commit_in_catalog(con, "t", LATEST, LATEST + 1),
     "start_rollback": lambda con, run_id: lifecycle.start_rollback(con, "t"),
@@ -76,10 +76,10 @@ TABLE_CALLS = {
 RUN_CALLS = {
     "start_run": lambda con, run_id: lifecycle.start_run(con, run_id, "t", "duckdb", "full", 0, LATEST, None, 1000,
                                                          1000, 1),
-    "publish": lambda con, run_id: lifecycle.publish(con, "t", run_id, "full", 0, LATEST),
+    "publish": lambda con, run_id: lifecycle.publish(con, "t", run_id, "full", 0, LATEST, 1.0),
     "fail_run": lambda con, run_id: lifecycle.fail_run(con, run_id, "boom"),
     "abandon_run": lambda con, run_id: lifecycle.abandon_run(con, run_id, "replaced"),
-    "record_build": lambda con, run_id: lifecycle.record_build(con, "t", LATEST),
+    "record_build": lambda con, run_id: lifecycle.record_build(con, "t", LATEST, 1.0),
     "fail_build": lambda con, run_id: lifecycle.fail_build(con, "t", "a check failed"),
     "cut_run": lambda con, run_id: lifecycle.cut_run(con, run_id, LATEST - 1, 1),
     "roll_back_run": lambda con, run_id: lifecycle.roll_back_run(con, run_id, LATEST - 1),
@@ -145,7 +145,7 @@ def test_a_catch_up_publishes_only_from_the_version_it_started_after(con):
     _put_table(con, TableStatus.MIGRATED)
     run_id = _put_run(con, RunStatus.RUNNING)
     with pytest.raises(IllegalTransition, match="changed while run"):
-        lifecycle.publish(con, "t", run_id, "catch_up", LATEST + 2, LATEST + 3)  # another run published LATEST + 1
+        lifecycle.publish(con, "t", run_id, "catch_up", LATEST + 2, LATEST + 3, 1.0)  # another run published LATEST + 1
     assert _table_status(con) == TableStatus.MIGRATED and _run_status(con, run_id) == RunStatus.RUNNING
 
 
@@ -210,8 +210,8 @@ def test_a_run_taken_over_stops_its_first_owner(con):
 
 
 def test_an_older_catalog_gains_the_columns_added_since(con):
-    """A catalog written before ETags and leases existed: its tables get the new columns, empty."""
-    for table, column in (("delta_log_files", "etag"), ("migration_runs", "lease_expires_at")):
+    """A catalog written before ETags and recorded run times existed: its tables get the new columns, empty."""
+    for table, column in (("delta_log_files", "etag"), ("migration_runs", "build_seconds")):
         con.execute(f"drop table {table}")
         ddl = re.search(rf"create table if not exists {table} \(.*?\n\);", load_sql("create_landing_tables.sql"), re.DOTALL)[0]
         con.execute_script(re.sub(rf",?\n\s*{column}\s+\w+[^\n]*", "", ddl))

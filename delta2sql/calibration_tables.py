@@ -1,0 +1,133 @@
+"""The synthetic Delta logs `delta2sql calibrate` migrates to measure this machine's rates.
+
+Each table stresses some drivers of `estimate.Workload`, so that the fit can tell them apart:
+
+- `tiny`: one commit of 10 files: the fixed costs;
+- `checkpoint`, `lean_checkpoint` and `fat_checkpoint`: a checkpoint written by delta-rs
+  (`create_checkpoint`, as real writers write them: its own schema, one row group of up to 1M
+  rows) at version 1, after a commit 0 of many adds with statistics of 2 columns, of none and of
+  24 (a wide table's): the cost per checkpoint row and per byte (version 1's own commit, which
+  `migrate` lands too, is as small as a writer's);
+- `split_checkpoint`: `checkpoint`'s rows rewritten in 16 row groups (25,000 rows at scale 1), as pyarrow and other
+  writers lay them out: the share of the cost that threads divide among row groups;
+- `small_commits` and `large_commits`: JSON commits only, of 3 and of 110 actions: the cost per
+  commit file and per byte.
+
+Only logs are written, no data files: `migrate` reads nothing else. The actions look like a
+writer's (partition values, per-column statistics, removes of live files) because parsing cost
+grows with what an action holds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+EPOCH_MS = 1_700_000_000_000
+STAT_COLUMNS = ["id", "value", *(f"c{i}" for i in range(22))]  # the columns statistics can describe
+SCHEMA = {"type": "struct", "fields": [
+    {"name": "id", "type": "long", "nullable": True, "metadata": {}},
+    {"name": "value", "type": "double", "nullable": True, "metadata": {}},
+    *({"name": name, "type": "double", "nullable": True, "metadata": {}} for name in STAT_COLUMNS[2:]),
+    {"name": "part", "type": "string", "nullable": True, "metadata": {}}]}
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    initial_files: int  # adds in commit 0
+    commits: int  # commits after commit 0
+    adds: int  # per commit
+    removes: int  # per commit, of live files
+    checkpoint: bool  # delta-rs writes a checkpoint at the latest version
+    stat_columns: int = 2  # columns with statistics in each add
+    row_group_rows: int | None = None  # the checkpoint rewritten in row groups of this many rows
+
+
+def shapes(scale: float) -> list[Shape]:
+    """The calibration tables at `scale` (1: about two minutes of migrations into DuckDB here)."""
+    def n(count: int) -> int:
+        return max(1, round(count * scale))
+    return [
+        Shape("tiny", 10, 0, 0, 0, False),
+        Shape("checkpoint", n(400_000), 1, 1, 0, True),
+        Shape("lean_checkpoint", n(400_000), 1, 1, 0, True, stat_columns=0),
+        Shape("fat_checkpoint", n(100_000), 1, 1, 0, True, stat_columns=24),
+        Shape("split_checkpoint", n(400_000), 1, 1, 0, True, row_group_rows=n(25_000)),
+        Shape("small_commits", 100, n(20_000), 2, 1, False),
+        Shape("large_commits", 100, n(1_000), 100, 10, False),
+    ]
+
+
+class _Writer:
+    def __init__(self, root: Path, seed: int, stat_columns: int) -> None:
+        self.stat_columns = stat_columns
+        self.log = root / "_delta_log"
+        self.log.mkdir(parents=True)
+        self.random = random.Random(seed)
+        self.live: list[tuple[str, str]] = []
+
+    def add(self, version: int) -> dict:
+        part = f"p{self.random.randrange(16)}"
+        path = f"part={part}/part-{version:05d}-{uuid.UUID(int=self.random.getrandbits(128))}-c000.snappy.parquet"
+        self.live.append((path, part))
+        add = {"path": path, "partitionValues": {"part": part}, "size": self.random.randrange(10**4, 10**8),
+               "modificationTime": EPOCH_MS + version * 1000, "dataChange": True}
+        if not self.stat_columns:
+            return {"add": add}
+        columns = STAT_COLUMNS[:self.stat_columns]
+        low = {name: self.random.randrange(10**6) if name == "id" else self.random.random() for name in columns}
+        stats = {"numRecords": self.random.randrange(1, 100_000), "minValues": low,
+                 "maxValues": {name: value + 10**6 if name == "id" else value + 1 for name, value in low.items()},
+                 "nullCount": {name: self.random.randrange(3) for name in columns}}
+        return {"add": {**add, "stats": json.dumps(stats, separators=(",", ":"))}}
+
+    def remove(self, version: int) -> dict:
+        index = self.random.randrange(len(self.live))
+        path, part = self.live[index]
+        self.live[index] = self.live[-1]
+        self.live.pop()
+        return {"remove": {"path": path, "deletionTimestamp": EPOCH_MS + version * 1000, "dataChange": True,
+                           "extendedFileMetadata": True, "partitionValues": {"part": part}}}
+
+    def commit(self, version: int, actions: list[dict], operation: str) -> None:
+        info = {"commitInfo": {"timestamp": EPOCH_MS + version * 1000, "operation": operation,
+                               "operationParameters": {"mode": "Append"}}}
+        lines = [json.dumps(action, separators=(",", ":")) for action in [info, *actions]]
+        (self.log / f"{version:020d}.json").write_text("\n".join(lines) + "\n")
+
+
+def write_table(root: Path, shape: Shape, seed: int = 7) -> Path:
+    """`shape`'s log at `root` (which must not exist)."""
+    writer = _Writer(root, seed, shape.stat_columns)
+    metadata = {"metaData": {"id": str(uuid.UUID(int=writer.random.getrandbits(128))),
+                             "format": {"provider": "parquet", "options": {}}, "schemaString": json.dumps(SCHEMA),
+                             "partitionColumns": ["part"], "configuration": {}, "createdTime": EPOCH_MS}}
+    protocol = {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}
+    writer.commit(0, [protocol, metadata, *(writer.add(0) for _ in range(shape.initial_files))], "CREATE TABLE")
+    for version in range(1, shape.commits + 1):
+        removes = [writer.remove(version) for _ in range(min(shape.removes, len(writer.live) - 1))]
+        writer.commit(version, [*(writer.add(version) for _ in range(shape.adds)), *removes], "WRITE")
+    if shape.checkpoint:
+        DeltaTable(str(root)).create_checkpoint()
+        if shape.row_group_rows:
+            _relay(root, shape.row_group_rows)
+    return root
+
+
+def _relay(root: Path, row_group_rows: int) -> None:
+    """The table's checkpoint rewritten with the same rows and schema in smaller row groups."""
+    [checkpoint] = (root / "_delta_log").glob("*.checkpoint.parquet")
+    rows = pq.read_table(checkpoint)
+    pq.write_table(rows, checkpoint, row_group_size=row_group_rows)
+    hint = root / "_delta_log" / "_last_checkpoint"
+    found = json.loads(hint.read_text())
+    if "sizeInBytes" in found:
+        found["sizeInBytes"] = checkpoint.stat().st_size
+    hint.write_text(json.dumps(found))
