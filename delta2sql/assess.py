@@ -331,6 +331,11 @@ def summary(assessments: list[TableAssessment]) -> dict:
     ready = [a for a in assessments if a.status == "ready"]
     order = sorted(ready, key=lambda a: (-(a.estimate or {}).get("seconds", 0), -a.log_bytes, a.name))
     timed = [a.estimate for a in ready if a.estimate]
+    every = bool(timed) and len(timed) == len(ready)  # a fleet's estimate needs every ready table's
+
+    def total(key: str) -> float | None:
+        return round(sum(e[key] for e in timed), 1) if every else None
+
     return {
         "tables": len(assessments),
         "ready": len(ready),
@@ -341,9 +346,9 @@ def summary(assessments: list[TableAssessment]) -> dict:
         "commit_files": sum(a.commit_files for a in ready),
         "migration_order": [a.name for a in order],
         # one table after another; each table's estimate counts its own process and build
-        "estimated_seconds": round(sum(e["seconds"] for e in timed), 1) if timed and len(timed) == len(ready) else None,
-        "estimate_low_seconds": round(sum(e["low"] for e in timed), 1) if timed and len(timed) == len(ready) else None,
-        "estimate_high_seconds": round(sum(e["high"] for e in timed), 1) if timed and len(timed) == len(ready) else None,
+        "estimated_seconds": total("seconds"),
+        "estimate_low_seconds": total("low"),
+        "estimate_high_seconds": total("high"),
     }
 
 

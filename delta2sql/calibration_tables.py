@@ -8,8 +8,9 @@ Each table stresses some drivers of `estimate.Workload`, so that the fit can tel
   rows) at version 1, after a commit 0 of many adds with statistics of 2 columns, of none and of
   24 (a wide table's): the cost per checkpoint row and per byte (version 1's own commit, which
   `migrate` lands too, is as small as a writer's);
-- `split_checkpoint`: `checkpoint`'s rows rewritten in 16 row groups (25,000 rows at scale 1), as pyarrow and other
-  writers lay them out: the share of the cost that threads divide among row groups;
+- `split_checkpoint`: `checkpoint`'s rows rewritten in 16 row groups (25,000 rows at scale 1),
+  as pyarrow and other writers lay them out: the share of the cost that threads divide among
+  row groups;
 - `small_commits` and `large_commits`: JSON commits only, of 3 and of 110 actions: the cost per
   commit file and per byte.
 
@@ -51,7 +52,7 @@ class Shape:
 
 
 def shapes(scale: float) -> list[Shape]:
-    """The calibration tables at `scale` (1: about two minutes of migrations into DuckDB here)."""
+    """The calibration tables at `scale` (1: 5.4 minutes of migrations into DuckDB here)."""
     def n(count: int) -> int:
         return max(1, round(count * scale))
     return [

@@ -445,7 +445,7 @@ def _report_plan(reporter, catalog, table_path, name, version, full_history, bat
 
 @main.command()
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Size of the synthetic tables migrated (1: about two minutes into DuckDB; smaller is quicker "
+              help="Size of the synthetic tables migrated (1: 5.4 minutes into DuckDB here; smaller is quicker "
                    "and less exact).")
 @target_option
 @json_option
@@ -453,7 +453,7 @@ def _report_plan(reporter, catalog, table_path, name, version, full_history, bat
 def calibrate(scale, target, as_json, debug):
     """Measure this machine's migration rates into the target, for `plan` and `assess` estimates.
 
-    Migrates synthetic Delta logs (a tiny one, two checkpoints, two shapes of JSON commits) with
+    Migrates synthetic Delta logs (a tiny one, four checkpoints, two shapes of JSON commits) with
     `delta2sql migrate` into a scratch catalog (a temporary file; on PostgreSQL a schema of its
     own, dropped afterwards) and fits each phase's rate. The result is kept per target in
     DELTA2SQL_CALIBRATION_DIR, else $XDG_CACHE_HOME/delta2sql or ~/.cache/delta2sql. Run it once
