@@ -445,7 +445,7 @@ def _report_plan(reporter, catalog, table_path, name, version, full_history, bat
 
 @main.command()
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Size of the synthetic tables migrated (1: 5.4 minutes into DuckDB here; smaller is quicker "
+              help="Size of the synthetic tables migrated (1: 2-6 minutes into DuckDB here; smaller is quicker "
                    "and less exact).")
 @target_option
 @json_option

@@ -12,10 +12,11 @@ A migration's wall time is six phases, each growing with its own drivers:
   of 1M-row row groups is read by one thread, pyarrow's 100k-row groups by all);
 - **commits**: landing the JSON commits after it, per file (open, list, one transaction per
   batch) and per byte (parsing);
-- **download**: on an object store, the round trips of listing the log (a page per 1,000
-  objects) and of fetching its commits (`--io-concurrency` at a time), at the store's latency
-  measured when the estimate is made; the next batches download while one lands, so only what
-  the commits' landing does not hide counts. The checkpoint's download is not counted;
+- **download**: on an object store, the checkpoint's download, as long as it took when the
+  plan downloaded it to check that it opens (the landing waits for it), plus the round trips of
+  listing the log (a page per 1,000 objects) and of fetching its commits (`--io-concurrency` at a
+  time), at the store's latency measured when the estimate is made; the next batches download
+  while one lands, so only what the commits' landing does not hide counts;
 - **build**: dbt's start and its build and checks of the catalog tables: fixed, plus per action
   and per log file in the catalog once the run has landed, and per byte of log it stores.
 
@@ -60,6 +61,7 @@ class Workload:
     catalog_log_bytes: int  # those files' bytes, which the catalog stores
     store_round_trips: int = 0  # an object store's listing pages and rounds of concurrent commit GETs
     round_trip_seconds: float = 0.0  # the store's latency, measured (0 on local disk)
+    checkpoint_download_seconds: float = 0.0  # the checkpoint's download from an object store, measured
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +118,8 @@ class Rates:
                            + work.checkpoint_bytes * self.checkpoint_seconds_per_byte)
             * (1 - self.checkpoint_parallel_share + self.checkpoint_parallel_share / work.checkpoint_parallelism),
             "commits": commits,
-            "download": max(0.0, work.store_round_trips * work.round_trip_seconds - commits),
+            "download": work.checkpoint_download_seconds
+            + max(0.0, work.store_round_trips * work.round_trip_seconds - commits),
             "build": self.build_seconds + work.catalog_actions * self.build_seconds_per_action
             + work.catalog_log_files * self.build_seconds_per_log_file
             + work.catalog_log_bytes * self.build_seconds_per_log_byte,
@@ -130,8 +133,10 @@ def estimate(work: Workload, rates: Rates, calibration: str, max_rows_per_second
                    if work.commit_files else "no JSON commits to land"]
     if work.store_round_trips:
         assumptions.append(f"{work.store_round_trips:,} round trips to the object store at "
-                           f"{work.round_trip_seconds * 1000:,.0f} ms (measured now); its checkpoint's download "
-                           "is not counted")
+                           f"{work.round_trip_seconds * 1000:,.0f} ms (measured now)")
+    if work.checkpoint_download_seconds:
+        assumptions.append(f"the checkpoint downloads in {work.checkpoint_download_seconds:,.1f} s, as it did "
+                           "when planning")
     if max_rows_per_second:
         capped = (work.checkpoint_rows + work.commit_actions) / max_rows_per_second
         landing = phases["checkpoint"] + phases["commits"]
@@ -189,17 +194,20 @@ def workload(segment: LogSegment, footers: CheckpointFooters, slice_rows: int,
     actions = commit_actions(segment.log, commits)
     commit_bytes = sum(f.size_bytes for f in commits)
     held_actions, held_files, held_bytes = held
-    round_trips, latency = 0, 0.0
-    if isinstance(segment.log, ObjectStoreLog) and commits:
-        round_trips = math.ceil(len(commits) / segment.log.io_concurrency) + math.ceil(len(commits) / LISTING_PAGE)
-        latency = segment.log.round_trip_seconds(commits[-1].name)
+    round_trips, latency, download = 0, 0.0, 0.0
+    if isinstance(segment.log, ObjectStoreLog):
+        download = segment.log.download_seconds([f.name for f in footers.files])
+        if commits:
+            round_trips = (math.ceil(len(commits) / segment.log.io_concurrency)
+                           + math.ceil(len(commits) / LISTING_PAGE))
+            latency = segment.log.round_trip_seconds(commits[-1].name)
     group_rows = footers.rows / footers.row_groups if footers.row_groups else slice_rows
     in_slice = min(footers.row_groups, int(slice_rows // max(1.0, group_rows)))  # row groups a slice reads
     parallelism = max(1, min(os.cpu_count() or 1, in_slice))
     return Workload(footers.rows, footers.read_bytes, parallelism, len(commits), commit_bytes, actions,
                     held_actions + footers.rows + actions, held_files + len(footers.files) + len(commits),
                     held_bytes + sum(f.size_bytes for f in footers.files) + commit_bytes, round_trips,
-                    round(latency, 4))
+                    round(latency, 4), round(download, 3))
 
 
 def catalog_holdings(con: CatalogConnection, replaced_table: str | None) -> tuple[int, int, int]:

@@ -296,6 +296,8 @@ class ObjectStoreLog:
         # each object once: the downloads under way, the bytes held in memory and the ETag of each
         # spooled copy (only the ETag is kept once a copy is made: 100,000 finished futures held 260 MB)
         self._pending: dict[str, Future] = {}
+        # when each checkpoint or sidecar download started and ended, for an estimate's download phase
+        self._spans: dict[str, tuple[float, float]] = {}
         self._held: dict[str, tuple[str | None, bytes]] = {}
         self._held_bytes = 0
         self._copied: dict[str, str | None] = {}
@@ -383,6 +385,14 @@ class ObjectStoreLog:
             times.append(time.perf_counter() - started)
         return statistics.median(times)
 
+    def download_seconds(self, names: list[str]) -> float:
+        """How long this process took to download the checkpoint or sidecar files `names`, from
+        the first download's start to the last one's end (they run at once); 0 for files it did
+        not download. Planning downloads a checkpoint to check that it opens, so its estimate
+        counts the real download, of that file, from that store, now."""
+        spans = [self._spans[name] for name in names if name in self._spans]
+        return max(end for _, end in spans) - min(start for start, _ in spans) if spans else 0.0
+
     def describe(self, names: list[str]) -> dict[str, LogObject]:
         """The listed size, time and ETag of each of `names` that exists: the versioned files by
         one listing from the first of them, the others (sidecars, staged commits) one by one."""
@@ -446,15 +456,17 @@ class ObjectStoreLog:
                 (self.local_dir / name).parent.mkdir(parents=True, exist_ok=True)
             download = self._pending[name] = self._downloads.start(
                 f"_delta_log/{name}", self.local_dir / name, None if _read_as_file(name) else self._may_hold)
-        download.add_done_callback(lambda done: self._settle(name, etag, done))
+        started = time.perf_counter()
+        download.add_done_callback(lambda done: self._settle(name, etag, done, started))
         return download
 
     def _may_hold(self, size: int) -> bool:
         return self._held_bytes + size <= HELD_BYTES
 
-    def _settle(self, name: str, etag: str | None, download: Future) -> None:
+    def _settle(self, name: str, etag: str | None, download: Future, started: float) -> None:
         """A download ended: its bytes are held, or its spooled copy recorded, with its ETag; a
         failure is forgotten (the next `fetch` asks again, and raises)."""
+        ended = time.perf_counter()
         with self._lock:
             if self._pending.get(name) is download:
                 del self._pending[name]
@@ -465,6 +477,8 @@ class ObjectStoreLog:
             self._let_go(name)  # an older copy, of another ETag
             if data is None:
                 self._copied[name] = etag
+                if _read_as_file(name):
+                    self._spans[name] = (started, ended)
             else:
                 self._held[name] = (etag, data)
                 self._held_bytes += len(data)

@@ -81,13 +81,28 @@ def planned_estimate(table: Path, target: str, workdir: Path) -> dict:
     return plan["estimate"]
 
 
+def recorded_phases(target: str, options: list[str], env: dict) -> dict:
+    """The landing and build seconds the run recorded in its catalog's `migration_runs`, to see
+    which phase an estimate missed."""
+    from delta2sql.catalog import Catalog
+
+    if target == "postgres":
+        catalog = Catalog(target="postgres", extra_env=env)
+    else:
+        catalog = Catalog(target=target, path=Path(options[options.index("--catalog") + 1]))
+    with catalog.connect() as con:
+        landing, build = con.execute("select landing_seconds, build_seconds from migration_runs").fetchall()[0]
+    return {"landing": round(landing, 1), "build": round(build, 1)}
+
+
 def run_table(table: Path, target: str, runs: int, workdir: Path) -> dict:
     planned = planned_estimate(table, target, workdir)
-    walls = []
+    walls, phases = [], []
     for _ in range(runs):
         options, env, schema = catalog_args(target, workdir)
         try:
             seconds, _ = delta2sql("migrate", str(table), *options, "--json", env=env)
+            phases.append(recorded_phases(target, options, env))
         finally:
             drop(schema)
             for leftover in workdir.glob("catalog-*"):
@@ -96,8 +111,17 @@ def run_table(table: Path, target: str, runs: int, workdir: Path) -> dict:
     midpoint = planned["seconds"]
     median = statistics.median(walls)
     error = (median - midpoint) / midpoint
-    return {"table": table.name, "target": target, "estimate": planned, "runs": walls,
+    return {"table": table.name, "target": target, "estimate": planned, "runs": walls, "run_phases": phases,
             "median_seconds": median, "error": round(error, 3), "holds": abs(error) <= TOLERANCE}
+
+
+def phase_comparison(result: dict) -> str:
+    """Estimated against recorded (median) landing and build of one table's runs."""
+    phases = result["estimate"]["phases"]
+    landing = sum(phases[name] for name in ("listing", "checkpoint", "commits", "download"))
+    recorded = {name: statistics.median(run[name] for run in result["run_phases"]) for name in ("landing", "build")}
+    return (f"landing estimated {landing:.1f} s, recorded {recorded['landing']:.1f} s; "
+            f"build estimated {phases['build']:.1f} s, recorded {recorded['build']:.1f} s")
 
 
 def reestimate(earlier: Path, workdir: Path, out: Path) -> None:
@@ -172,6 +196,7 @@ def main() -> None:
             print(f"{target:9} {kind:14} estimate {result['estimate']['range']:>14} (midpoint "
                   f"{result['estimate']['seconds']:6.1f} s)  runs {result['runs']}  median {result['median_seconds']:6.1f} s"
                   f"  error {result['error']:+.0%}  {'holds' if result['holds'] else 'MISSED'}", flush=True)
+            print(f"{'':25} {phase_comparison(result)}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                     "tolerance": TOLERANCE, "calibrations": calibrations, "results": results},

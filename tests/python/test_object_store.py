@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -530,8 +531,8 @@ def test_a_manifest_of_local_and_object_store_tables(server, tmp_path):
 
 
 def test_plan_and_catch_up_as_from_local_disk(server, tmp_path):
-    """`plan` says the same of the table in the store as of the local one (but where it is and
-    the store's round trips), and a catch-up of new versions gives the catalog a local catch-up
+    """`plan` says the same of the table in the store as of the local one (but where it is, the
+    store's round trips and the checkpoint's download), and a catch-up of new versions gives the catalog a local catch-up
     gives."""
     local_table = tmp_path / "t"
     DELTALAKE_FIXTURES["checkpoints"](local_table)
@@ -540,18 +541,25 @@ def test_plan_and_catch_up_as_from_local_disk(server, tmp_path):
     locations = {"local": str(local_table), "store": uri}
     options = [f"--storage-option={k}={v}" for k, v in server.options().items()]
 
+    elapsed = {}
+
     def plan(side: str) -> dict:
+        started = time.perf_counter()
         result = invoke_cli(catalogs[side], "plan", locations[side], *options)
+        elapsed[side] = time.perf_counter() - started
         assert result.exit_code == 0, result.output
         [event] = [e for e in map(json.loads, result.output.splitlines()) if e["event"] == "plan"]
         work = event.pop("work")
         latency = work.pop("round_trip_seconds")
         trips = work.pop("store_round_trips")
+        download = work.pop("checkpoint_download_seconds")
         if side == "local":
-            assert (trips, latency) == (0, 0.0)
-        else:  # a round of 64 GETs and a listing page per 1,000 commits, at the latency HEADs measured
+            assert (trips, latency, download) == (0, 0.0, 0.0)
+        else:  # a round of 64 GETs and a listing page per 1,000 commits, at the latency HEADs measured;
+            # the checkpoint's download as planning timed it, within the whole command's time
             commits = event["commit_files"]
             assert trips == -(-commits // 64) + -(-commits // 1000) and latency > 0
+            assert (0 < download < elapsed[side]) if event["checkpoint_files"] else download == 0
         return {k: v for k, v in event.items() if k not in ("ts", "message", "table_root")} | {"work": work}
 
     assert plan("store") == plan("local")
