@@ -19,9 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from delta2sql.errors import DeltaLogError
+from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.log_store import LocalLog, LogObject, ObjectStoreLog, TableLog, open_log
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
@@ -140,9 +138,10 @@ def _incomplete_multipart_versions(listed: list[LogObject], complete: dict[int, 
     return {v for v in seen if not any(c.kind == "multipart" for c in complete.get(v, []))}
 
 
-def sidecar_files(checkpoint: Checkpoint, log: TableLog) -> list[LogFile]:
-    """The `_sidecars/` files a V2-spec checkpoint references, fetched; an error names any that
-    is missing. They are found by the names the checkpoint gives: `_sidecars/` is never listed.
+def sidecar_files(checkpoint: Checkpoint, log: TableLog, fetch: bool = True) -> list[LogFile]:
+    """The `_sidecars/` files a V2-spec checkpoint references, fetched unless `fetch` is false (a
+    Parquet checkpoint is then read in place, its `sidecar` column only); an error names any
+    that is missing. They are found by the names the checkpoint gives: `_sidecars/` is never listed.
 
     Any single-file checkpoint may follow the V2 spec: a UUID-named one always does, and a
     classic `N.checkpoint.parquet` does when the table has the v2Checkpoint feature (PROTOCOL.md,
@@ -153,14 +152,17 @@ def sidecar_files(checkpoint: Checkpoint, log: TableLog) -> list[LogFile]:
     if checkpoint.kind == "multipart":
         return []
     top = checkpoint.files[0]
-    log.fetch([top])
     if top.name.endswith(".json"):
+        log.fetch([top])
         paths = []
         for line in top.path.read_text(encoding="utf-8").splitlines():
             if line.strip() and "sidecar" in (action := json.loads(line)):
                 paths.append(action["sidecar"]["path"])
     else:
-        table = pq.read_table(top.path, columns=["sidecar"]) if "sidecar" in pq.read_schema(top.path).names else None
+        if fetch:
+            log.fetch([top])
+        parquet = log.open_parquet(top.name, top.size_bytes)
+        table = parquet.read(columns=["sidecar"]) if "sidecar" in parquet.schema_arrow.names else None
         paths = [] if table is None else [r["path"] for r in table.column("sidecar").to_pylist() if r]
     listed = []
     for rel in paths:
@@ -168,7 +170,8 @@ def sidecar_files(checkpoint: Checkpoint, log: TableLog) -> list[LogFile]:
         if obj is None:
             raise DeltaLogError(f"{log.log_dir / top.name}: references sidecar {rel}, which does not exist")
         listed.append(obj)
-    log.fetch(listed)
+    if fetch:
+        log.fetch(listed)
     return [replace(_log_file(log, obj, checkpoint.version), name=f"_sidecars/{Path(obj.name).name}") for obj in listed]
 
 
@@ -187,8 +190,8 @@ class CheckpointFooters:
 def checkpoint_footers(segment: LogSegment) -> CheckpointFooters:
     if segment.checkpoint is None:
         return CheckpointFooters([], 0, 0, 0)
-    files = [*segment.checkpoint.files, *sidecar_files(segment.checkpoint, segment.log)]
-    footers = [pq.read_metadata(f.path) for f in files if f.name.endswith(".parquet")]
+    files = [*segment.checkpoint.files, *sidecar_files(segment.checkpoint, segment.log, fetch=False)]
+    footers = [segment.log.open_parquet(f.name, f.size_bytes).metadata for f in files if f.name.endswith(".parquet")]
     groups = [m.row_group(i) for m in footers for i in range(m.num_row_groups)]
     read_bytes = sum(group.column(j).total_uncompressed_size for group in groups for j in range(group.num_columns)
                      if "_parsed" not in group.column(j).path_in_schema)
@@ -219,21 +222,25 @@ def _ratified_staged_commits(log: TableLog, last_published: int, catalog_version
     return staged
 
 
-def _checkpoint_is_readable(checkpoint: Checkpoint, log: TableLog) -> str | None:
-    """Return why a checkpoint cannot be used, or None when its files open."""
-    log.fetch(checkpoint.files)
+def _checkpoint_is_readable(checkpoint: Checkpoint, log: TableLog, fetch: bool) -> str | None:
+    """Return why a checkpoint cannot be used, or None when its files open. With `fetch` false,
+    a Parquet file of an object store is judged by its footer, read in place (`assess`), not
+    downloaded whole as the landing needs it."""
+    log.fetch([f for f in checkpoint.files if fetch or not f.name.endswith(".parquet")])
     for f in checkpoint.files:
         try:
             if f.name.endswith(".parquet"):
-                pq.read_metadata(f.path)
+                log.open_parquet(f.name, f.size_bytes)
             else:
                 for line in f.path.read_text(encoding="utf-8").splitlines():
                     if line.strip():
                         json.loads(line)
+        except Delta2SqlError:
+            raise  # the store failed, not the file
         except Exception as exc:  # any failure to open means: not usable
             return f"{f.name} is not readable ({exc.__class__.__name__}: {str(exc)[:120]})"
         try:
-            sidecar_files(checkpoint, log)
+            sidecar_files(checkpoint, log, fetch)
         except DeltaLogError as exc:
             return str(exc)
     return None
@@ -282,6 +289,7 @@ def plan_segment(
     checkpoint_version: int | None = None,
     after_version: int | None = None,
     catalog_version: int | None = None,
+    fetch_checkpoint: bool = True,
 ) -> LogSegment:
     """Choose what to replay for the table at `location` at `version` (default: latest).
 
@@ -289,6 +297,9 @@ def plan_segment(
     `after_version` asks for the JSON commits after it only (a catch-up of a landed table);
     `catalog_version` is the latest version the catalog of a catalog-managed table ratified: the
     log ends there, and the versions after the last published commit are its staged commits.
+    `fetch_checkpoint` false (`assess`) judges an object store's Parquet checkpoint by its footer,
+    read in place by ranged GETs; by default it is downloaded whole, as the landing needs it
+    (and the download is timed for the estimate).
     Raises DeltaLogError naming the file/version when no correct replay is possible.
 
     The log is listed from where the replay can start, as delta-kernel-rs does: the catch-up's
@@ -306,7 +317,8 @@ def plan_segment(
         hint = None if full_history else _read_last_checkpoint_hint(log, warnings)
         tail_from = hint if hint is not None and (version is None or version >= hint) else None
     plan = {"version": version, "full_history": full_history, "checkpoint_version": checkpoint_version,
-            "after_version": after_version, "catalog_version": catalog_version, "hint": hint}
+            "after_version": after_version, "catalog_version": catalog_version, "hint": hint,
+            "fetch_checkpoint": fetch_checkpoint}
     with _no_cycle_collection():
         if tail_from is not None:
             try:
@@ -318,7 +330,7 @@ def plan_segment(
 
 def _plan_listed(log: TableLog, listed: list[LogObject], warnings: list[str], tail_from: int | None, *,
                  version: int | None, full_history: bool, checkpoint_version: int | None, after_version: int | None,
-                 catalog_version: int | None, hint: int | None) -> LogSegment:
+                 catalog_version: int | None, hint: int | None, fetch_checkpoint: bool) -> LogSegment:
     """The segment from `listed`, all of the log or (`tail_from`) its names from that version on."""
     log_dir = log.log_dir
     commits = {int(m[1]): o for o in listed if (m := _COMMIT.match(o.name))}
@@ -356,7 +368,7 @@ def _plan_listed(log: TableLog, listed: list[LogObject], warnings: list[str], ta
         return _catch_up_segment(log, commits, stat_commit, crc, after_version, latest, catalog_version)
     chosen: Checkpoint | None = None
     if checkpoint_version is not None:
-        candidates = [c for c in checkpoints.get(checkpoint_version, []) if _checkpoint_is_readable(c, log) is None]
+        candidates = [c for c in checkpoints.get(checkpoint_version, []) if _checkpoint_is_readable(c, log, fetch_checkpoint) is None]
         if not candidates:
             if tail_from is not None:
                 raise _TailTooShort
@@ -365,7 +377,7 @@ def _plan_listed(log: TableLog, listed: list[LogObject], warnings: list[str], ta
     elif not full_history:
         for v in sorted((v for v in checkpoints if v <= latest), reverse=True):
             for candidate in checkpoints[v]:
-                problem = _checkpoint_is_readable(candidate, log)
+                problem = _checkpoint_is_readable(candidate, log, fetch_checkpoint)
                 if problem is None:
                     chosen = candidate
                     break

@@ -26,6 +26,7 @@ recorded or shown.
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import re
 import shutil
@@ -39,6 +40,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.file_digest import FileDigest, digest_bytes, digest_file
@@ -229,6 +233,10 @@ class LocalLog:
     def local_path(self, name: str) -> Path:
         return self.log_dir / name
 
+    def open_parquet(self, name: str, size_bytes: int) -> pq.ParquetFile:
+        """A Parquet file of the log, where it is (`size_bytes` is for an object store's ranged reads)."""
+        return pq.ParquetFile(self.log_dir / name)
+
     def local_copy(self, name: str) -> Path | None:
         path = self.log_dir / name
         return path if path.is_file() else None
@@ -298,6 +306,7 @@ class ObjectStoreLog:
         self._pending: dict[str, Future] = {}
         # when each checkpoint or sidecar download started and ended, for an estimate's download phase
         self._spans: dict[str, tuple[float, float]] = {}
+        self._footers: dict[str, pq.FileMetaData] = {}  # of the Parquet files read in place: read once
         self._held: dict[str, tuple[str | None, bytes]] = {}
         self._held_bytes = 0
         self._copied: dict[str, str | None] = {}
@@ -408,6 +417,18 @@ class ObjectStoreLog:
 
     def local_path(self, name: str) -> Path:
         return self.local_dir / name
+
+    def open_parquet(self, name: str, size_bytes: int) -> pq.ParquetFile:
+        """A Parquet file of the log: its spooled copy once fetched, else read where it is, by
+        ranged GETs of what pyarrow asks for: a footer costs a GET or two, not the file."""
+        with self._lock:
+            fetched = name in self._copied or name in self._pending
+        if fetched:  # spooled, or being spooled: `_fetched` waits for the download to end
+            return pq.ParquetFile(self._fetched(name))
+        opened = pq.ParquetFile(pa.PythonFile(_RangedObject(self, name, size_bytes), mode="r"),
+                                metadata=self._footers.get(name))
+        self._footers[name] = opened.metadata
+        return opened
 
     def prefetch(self, files) -> None:
         """Start the downloads of `files` (LogFile or LogObject) in the background: the next
@@ -578,6 +599,46 @@ class ObjectStoreLog:
 
 
 TableLog = LocalLog | ObjectStoreLog
+
+
+class _RangedObject(io.RawIOBase):
+    """An object read in place by ranged GETs, as a seekable file for pyarrow."""
+
+    def __init__(self, log: ObjectStoreLog, name: str, size: int) -> None:
+        super().__init__()
+        self._log, self._name, self._size, self._position = log, name, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        import obstore
+
+        length = min(len(buffer), self._size - self._position)
+        if length <= 0:
+            return 0
+        try:
+            data = obstore.get_range(self._log.store, f"_delta_log/{self._name}", start=self._position, length=length)
+        except FileNotFoundError:
+            raise DeltaLogError(f"{self._log.log_dir / self._name}: listed, but gone when read "
+                                "(removed meanwhile?)") from None
+        except Exception as exc:  # noqa: BLE001 - translated to a message naming the object
+            raise self._log._error(exc, self._log.log_dir / self._name) from None
+        view = memoryview(data)
+        buffer[:len(view)] = view
+        self._position += len(view)
+        return len(view)
 
 
 def _read_as_file(name: str) -> bool:
