@@ -356,6 +356,9 @@ def summary(assessments: list[TableAssessment]) -> dict:
         "estimated_seconds": total("seconds"),
         "estimate_low_seconds": total("low"),
         "estimate_high_seconds": total("high"),
+        # tables in an object store whose checkpoint's download the estimate leaves out (read in place)
+        "downloads_not_estimated": [a.name for a in ready if a.estimate and a.checkpoint_files
+                                    and is_object_store_uri(a.uri)],
     }
 
 
@@ -393,6 +396,9 @@ def markdown(assessments: list[TableAssessment]) -> str:
         basis = next(a.estimate["calibration"] for a in assessments if a.estimate)
         out += ["", (f"Estimates: each table alone into an empty catalog, at the rates {_cell(basis)}; each range "
                      "is its midpoint ±20%.")]
+        if fleet["downloads_not_estimated"]:
+            out += ["", ("Not counted: the checkpoint downloads of the tables in object stores ("
+                         f"{_cell(', '.join(fleet['downloads_not_estimated']))}); `delta2sql plan` times them.")]
     if fleet["migration_order"]:
         out += ["", "## Order for `migrate --parallel` (longest first)", ""]
         out += [f"{i}. {_cell(name)}" for i, name in enumerate(fleet["migration_order"], start=1)]

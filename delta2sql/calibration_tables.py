@@ -58,7 +58,7 @@ class Shape:
 
 def shapes(scale: float) -> list[Shape]:
     """The calibration tables at `scale` (1: 2.2 minutes of migrations into DuckDB here on
-    2026-12-06, 3.2 into PostgreSQL; 5.4 and 6.8 on a slower day)."""
+    2026-12-06, 3.2 into PostgreSQL)."""
     def n(count: int) -> int:
         return max(1, round(count * scale))
     return [
@@ -130,7 +130,7 @@ def write_table(root: Path, shape: Shape, seed: int = 7) -> Path:
 
 def _relay(root: Path, row_group_rows: int | None, copies: int) -> None:
     """The table's checkpoint rewritten with its schema, its adds `copies` times (each copy's
-    files renamed `part-cNN-…`), in row groups of `row_group_rows`. Copies make a checkpoint of
+    file names prefixed `cNN-`), in row groups of `row_group_rows`. Copies make a checkpoint of
     millions of rows in seconds, where delta-rs checkpointing a commit of that many adds takes
     a minute and 6 GB. Their adds are in no commit, so the commits before the checkpoint's are
     removed, as a log cleanup would: a reader starts from the checkpoint."""
@@ -144,7 +144,7 @@ def _relay(root: Path, row_group_rows: int | None, copies: int) -> None:
         column = rows.schema.get_field_index("add")
         tiles = [rows]
         for copy in range(1, copies):
-            paths = pc.replace_substring(add.field("path"), "/part-", f"/part-c{copy:02d}-")
+            paths = pc.replace_substring_regex(add.field("path"), pattern="([^/]+)$", replacement=rf"c{copy:02d}-\1")
             renamed = pa.StructArray.from_arrays(
                 [paths if field.name == "path" else add.field(field.name) for field in add.type],
                 fields=list(add.type), mask=pc.invert(add.is_valid()))

@@ -512,6 +512,8 @@ def assess(location, manifest, recursive, output_format, target, as_json, debug)
                                    + (f" ({', '.join(fleet['blocked_tables'])})" if fleet["blocked"] else "")
                                    + (f"; one after another "
                                       f"{seconds_range(fleet['estimate_low_seconds'], fleet['estimate_high_seconds'])}"
+                                      + (f" without the checkpoint downloads of {len(fleet['downloads_not_estimated'])} "
+                                         "table(s) in object stores" if fleet["downloads_not_estimated"] else "")
                                       if fleet["estimated_seconds"] is not None else "")
                                    + (f"; longest first: {order}" if order else ""))
         return 1 if fleet["blocked"] else 0

@@ -13,6 +13,11 @@ class DeltaLogError(Delta2SqlError):
     """The `_delta_log` cannot be replayed: missing, truncated or corrupt files, version gaps."""
 
 
+class ObjectGoneError(DeltaLogError):
+    """A log file that was listed is gone when read: removed meanwhile (a cleanup, a vacuum).
+    Unlike a missing or unreadable checkpoint, it is no reason to fall back to an older one."""
+
+
 class UnsupportedTableError(Delta2SqlError):
     """The table uses a feature this tool (or the reference reader) cannot handle."""
 

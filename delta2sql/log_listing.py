@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.errors import Delta2SqlError, DeltaLogError, ObjectGoneError
 from delta2sql.log_store import LocalLog, LogObject, ObjectStoreLog, TableLog, open_log
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
@@ -241,6 +241,8 @@ def _checkpoint_is_readable(checkpoint: Checkpoint, log: TableLog, fetch: bool) 
             return f"{f.name} is not readable ({exc.__class__.__name__}: {str(exc)[:120]})"
         try:
             sidecar_files(checkpoint, log, fetch)
+        except ObjectGoneError:
+            raise  # removed since the listing: no reason to fall back to an older checkpoint
         except DeltaLogError as exc:
             return str(exc)
     return None

@@ -12,7 +12,8 @@ the listing rules (`log_listing.py`), the landing and the validation do not care
   small files are held in memory (within `HELD_BYTES`) until the landing `take()`s them, and
   checkpoints (and any file past the budget) are streamed to a private spool directory in 1 MiB
   chunks, so memory does not grow with a checkpoint's size. `read_bytes` and `digest` read
-  either; `local_path` is where DuckDB and pyarrow open a checkpoint;
+  either; `local_path` is where DuckDB and pyarrow open a checkpoint; `open_parquet` opens one
+  for its footer and a few columns, in place by ranged GETs when it was not fetched (`assess`);
 - `put_if_absent()` writes a commit only if its name is free, which the store itself enforces
   (S3 and Azure `If-None-Match: *`, GCS `ifGenerationMatch=0`).
 
@@ -44,7 +45,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from delta2sql.errors import Delta2SqlError, DeltaLogError
+from delta2sql.errors import Delta2SqlError, DeltaLogError, ObjectGoneError
 from delta2sql.file_digest import FileDigest, digest_bytes, digest_file
 from delta2sql.object_downloads import Downloads
 
@@ -278,7 +279,8 @@ class LocalLog:
 
 class ObjectStoreLog:
     """A table in an object store: listed and read with obstore; commits held in memory,
-    checkpoints read from a local spool."""
+    checkpoints read from a local spool, or in place by ranged GETs where only a footer and a
+    few columns are wanted (`open_parquet`)."""
 
     def __init__(self, uri: str, storage_options: dict[str, str], io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> None:
         from obstore.store import from_url  # imported here: local tables never need it
@@ -304,8 +306,8 @@ class ObjectStoreLog:
         # each object once: the downloads under way, the bytes held in memory and the ETag of each
         # spooled copy (only the ETag is kept once a copy is made: 100,000 finished futures held 260 MB)
         self._pending: dict[str, Future] = {}
-        # when each checkpoint or sidecar download started and ended, for an estimate's download phase
-        self._spans: dict[str, tuple[float, float]] = {}
+        # the seconds each checkpoint or sidecar download took, for an estimate's download phase
+        self._download_times: dict[str, float] = {}
         self._footers: dict[str, pq.FileMetaData] = {}  # of the Parquet files read in place: read once
         self._held: dict[str, tuple[str | None, bytes]] = {}
         self._held_bytes = 0
@@ -395,12 +397,18 @@ class ObjectStoreLog:
         return statistics.median(times)
 
     def download_seconds(self, names: list[str]) -> float:
-        """How long this process took to download the checkpoint or sidecar files `names`, from
-        the first download's start to the last one's end (they run at once); 0 for files it did
-        not download. Planning downloads a checkpoint to check that it opens, so its estimate
-        counts the real download, of that file, from that store, now."""
-        spans = [self._spans[name] for name in names if name in self._spans]
-        return max(end for _, end in spans) - min(start for start, _ in spans) if spans else 0.0
+        """How long this process took to download the checkpoint or sidecar files `names`, which
+        run `io_concurrency` at a time; 0 for files it did not download. Planning downloads a
+        checkpoint to check that it opens, so its estimate counts the real download, of that
+        file, from that store, now."""
+        with self._lock:
+            times = [self._download_times[name] for name in names if name in self._download_times]
+        return max(max(times), sum(times) / self.io_concurrency) if times else 0.0
+
+    def _timed(self, name: str, seconds: float) -> None:
+        if _read_as_file(name):
+            with self._lock:
+                self._download_times[name] = seconds
 
     def describe(self, names: list[str]) -> dict[str, LogObject]:
         """The listed size, time and ETag of each of `names` that exists: the versioned files by
@@ -424,9 +432,13 @@ class ObjectStoreLog:
         with self._lock:
             fetched = name in self._copied or name in self._pending
         if fetched:  # spooled, or being spooled: `_fetched` waits for the download to end
-            return pq.ParquetFile(self._fetched(name))
+            path = self._fetched(name)
+            if path is None:
+                raise ObjectGoneError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)")
+            return pq.ParquetFile(path)
+        # pre_buffer: the column chunks a read needs come in coalesced ranges, not a GET each
         opened = pq.ParquetFile(pa.PythonFile(_RangedObject(self, name, size_bytes), mode="r"),
-                                metadata=self._footers.get(name))
+                                metadata=self._footers.get(name), pre_buffer=True)
         self._footers[name] = opened.metadata
         return opened
 
@@ -442,9 +454,9 @@ class ObjectStoreLog:
         for name, download in [(f.name, self._copy(f.name, getattr(f, "etag", None))) for f in files]:
             try:
                 if download is not None:
-                    download.result()
+                    self._timed(name, download.result()[2])  # here: `_settle` may not have run yet
             except FileNotFoundError:
-                raise DeltaLogError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)") from None
+                raise ObjectGoneError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)") from None
             except Exception as exc:  # noqa: BLE001 - translated to a message naming the object
                 raise self._error(exc, self.log_dir / name) from None
 
@@ -453,7 +465,7 @@ class ObjectStoreLog:
         it is read again if asked for again."""
         data = self.read_bytes(name)
         if data is None:
-            raise DeltaLogError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)")
+            raise ObjectGoneError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)")
         with self._lock:
             self._let_go(name)
         return data
@@ -477,29 +489,27 @@ class ObjectStoreLog:
                 (self.local_dir / name).parent.mkdir(parents=True, exist_ok=True)
             download = self._pending[name] = self._downloads.start(
                 f"_delta_log/{name}", self.local_dir / name, None if _read_as_file(name) else self._may_hold)
-        started = time.perf_counter()
-        download.add_done_callback(lambda done: self._settle(name, etag, done, started))
+        download.add_done_callback(lambda done: self._settle(name, etag, done))
         return download
 
     def _may_hold(self, size: int) -> bool:
         return self._held_bytes + size <= HELD_BYTES
 
-    def _settle(self, name: str, etag: str | None, download: Future, started: float) -> None:
+    def _settle(self, name: str, etag: str | None, download: Future) -> None:
         """A download ended: its bytes are held, or its spooled copy recorded, with its ETag; a
         failure is forgotten (the next `fetch` asks again, and raises)."""
-        ended = time.perf_counter()
         with self._lock:
             if self._pending.get(name) is download:
                 del self._pending[name]
             if download.cancelled() or download.exception() is not None:
                 return
-            meta, data = download.result()
+            meta, data, seconds = download.result()
             etag = etag if etag is not None else _etag(meta.get("e_tag"))
             self._let_go(name)  # an older copy, of another ETag
             if data is None:
                 self._copied[name] = etag
                 if _read_as_file(name):
-                    self._spans[name] = (started, ended)
+                    self._download_times[name] = seconds
             else:
                 self._held[name] = (etag, data)
                 self._held_bytes += len(data)
@@ -631,7 +641,7 @@ class _RangedObject(io.RawIOBase):
         try:
             data = obstore.get_range(self._log.store, f"_delta_log/{self._name}", start=self._position, length=length)
         except FileNotFoundError:
-            raise DeltaLogError(f"{self._log.log_dir / self._name}: listed, but gone when read "
+            raise ObjectGoneError(f"{self._log.log_dir / self._name}: listed, but gone when read "
                                 "(removed meanwhile?)") from None
         except Exception as exc:  # noqa: BLE001 - translated to a message naming the object
             raise self._log._error(exc, self._log.log_dir / self._name) from None

@@ -14,6 +14,7 @@ renamed. A pool per batch, as before, could not overlap the network with the lan
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -29,19 +30,23 @@ class Downloads:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="delta2sql-download")
 
     def start(self, key: str, target: Path, hold: Callable[[int], bool] | None = None) -> Future:
-        """Download `key` in the background. The future gives (obstore's ObjectMeta, the bytes) when
-        the object is at most 1 MiB and `hold(size)` agrees to keep it in memory, else (meta, None)
-        once `target` holds the whole object; it raises what the store raised (FileNotFoundError
-        when absent), and a failed download leaves no file."""
+        """Download `key` in the background. The future gives (obstore's ObjectMeta, the bytes, the
+        seconds the download took once started) when the object is at most 1 MiB and `hold(size)`
+        agrees to keep it in memory, else (meta, None, seconds) once `target` holds the whole
+        object; it raises what the store raised (FileNotFoundError when absent), and a failed
+        download leaves no file."""
         return self._pool.submit(self._download, key, str(target), hold)
 
-    def _download(self, key: str, target: str, hold: Callable[[int], bool] | None) -> tuple[dict, bytes | None]:
+    def _download(self, key: str, target: str,
+                  hold: Callable[[int], bool] | None) -> tuple[dict, bytes | None, float]:
         import obstore
 
+        started = time.perf_counter()
         result = obstore.get(self._store, key)
         size = result.meta["size"]
         if size <= CHUNK_BYTES and hold is not None and hold(size):
-            return result.meta, bytes(result.bytes())  # obstore's Bytes, as the bytes callers expect
+            # obstore's Bytes, as the bytes callers expect
+            return result.meta, bytes(result.bytes()), time.perf_counter() - started
         try:
             with open(target, "wb") as out:
                 if size <= CHUNK_BYTES:
@@ -51,7 +56,7 @@ class Downloads:
         except BaseException:
             Path(target).unlink(missing_ok=True)
             raise
-        return result.meta, None
+        return result.meta, None, time.perf_counter() - started
 
     def close(self) -> None:
         """Drop the downloads not yet started (a batch failed while the next one was arriving)

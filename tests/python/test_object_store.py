@@ -13,7 +13,6 @@ import json
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -607,12 +606,10 @@ def test_assess_finds_the_tables_below_a_prefix_and_says_what_it_says_of_them_on
 
 def test_assess_reads_a_checkpoint_in_place_by_its_footer(server, tmp_path):
     """In an object store `assess` judges the checkpoint by its footer and reads its protocol and
-    metaData columns by ranged GETs: a small share of its bytes crosses the wire, nothing is
-    spooled, and it says of the table what it says of the local copy."""
+    metaData columns by ranged GETs: a small share of its bytes crosses the wire, and it says of the table what it says of the local copy."""
     table = write_table(tmp_path / "big", Shape("big", 20_000, 1, 1, 0, True))
     [checkpoint] = (table / "_delta_log").glob("*.checkpoint.parquet")
     uri = server.upload(table, f"{server.new_location()}/big")
-    spools_before = set(Path(tempfile.gettempdir()).glob("delta2sql-spool-*/_delta_log/*.parquet"))
     with FaultProxy(server.base) as proxy:
         options = [f"--storage-option={k}={v}" for k, v in server.options(via=proxy.endpoint).items()]
         remote = CliRunner().invoke(main, ["assess", uri, "--json", *options])
@@ -620,7 +617,6 @@ def test_assess_reads_a_checkpoint_in_place_by_its_footer(server, tmp_path):
     assert remote.exit_code == 0 and local.exit_code == 0, remote.output + local.output
     # 72 KB here, of a 5.1 MB checkpoint: pyarrow's speculative 64 KB footer read, the hint, commit 1
     assert proxy.bytes_sent < checkpoint.stat().st_size / 20, (proxy.bytes_sent, checkpoint.stat().st_size)
-    assert set(Path(tempfile.gettempdir()).glob("delta2sql-spool-*/_delta_log/*.parquet")) == spools_before
 
     def assessment(output: str) -> dict:
         [event] = [e for e in map(json.loads, output.splitlines()) if e["event"] == "assessment"]
@@ -633,3 +629,27 @@ def test_assess_reads_a_checkpoint_in_place_by_its_footer(server, tmp_path):
                                       *[f"--storage-option={k}={v}" for k, v in server.options().items()]])
     assert any("checkpoint's download" in a and "is not counted" in a
                for a in assessment(timed.output)["estimate"]["assumptions"]), timed.output
+    [fleet] = [e for e in map(json.loads, timed.output.splitlines()) if e["event"] == "assessment_finished"]
+    assert fleet["downloads_not_estimated"] == ["big"] and "without the checkpoint downloads" in fleet["message"]
+
+
+def test_a_checkpoint_removed_while_assess_reads_it_blocks_the_table(server, tmp_path):
+    """A checkpoint that is gone after its footer was read was removed meanwhile: `assess` says
+    so, as `migrate` would fail, instead of falling back to an older checkpoint and calling the
+    table ready."""
+    table = write_table(tmp_path / "t", Shape("t", 2_000, 1, 1, 0, True))
+    uri = server.upload(table, f"{server.new_location()}/t")
+    reads = []
+
+    def gone_after_the_first_read(number, method, path):
+        if method == "GET" and ".checkpoint.parquet" in path:
+            reads.append(number)
+            return 404 if len(reads) > 1 else None
+        return None
+
+    with FaultProxy(server.base, gone_after_the_first_read) as proxy:
+        options = [f"--storage-option={k}={v}" for k, v in server.options(via=proxy.endpoint).items()]
+        result = CliRunner().invoke(main, ["assess", uri, "--json", *options])
+    [event] = [e for e in map(json.loads, result.output.splitlines()) if e["event"] == "assessment"]
+    assert len(reads) > 1 and result.exit_code == 1, result.output
+    assert event["status"] == "blocked" and "gone when read" in " ".join(event["blockers"]), event
