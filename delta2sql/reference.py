@@ -19,6 +19,7 @@ from pathlib import Path
 import deltalake
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from delta2sql.catalog import CatalogConnection, in_record_batches
@@ -73,17 +74,21 @@ def _delta_rs_snapshots(table_uri: str, versions: list[int]):
     opened afresh. Paths are as delta-rs returns them (as written in the log). A table in an
     object store is read at its URI with the storage options the landing used."""
     with _delta_rs_location(table_uri) as (uri, options):
-        table = None
+        table, last = None, max(versions, default=None)
         for version in sorted(versions):
             try:
                 if table is None:
                     table = deltalake.DeltaTable(uri, version=version, storage_options=options)
                 else:
                     table.load_as_version(version)
-                yield version, (*_snapshot_files(table), _partition_types(table))
+                snapshot = (*_snapshot_files(table), _partition_types(table))
             except Exception as exc:  # noqa: BLE001 - delta-rs's refusal is the reference's finding
                 table = None
                 yield version, exc
+                continue
+            if version == last:
+                table = None  # delta-rs's state is let go before the last snapshot is stored
+            yield version, snapshot
 
 
 @contextmanager
@@ -138,9 +143,9 @@ def _snapshot_files(table: deltalake.DeltaTable) -> tuple[pa.Table, bool, str | 
     files = pa.table({
         "path": paths,
         "size_bytes": adds.column("size_bytes"),
-        "partition_values": pa.array(_partition_texts(table, adds), pa.string()),
+        "partition_values": _partition_texts(table, adds),
         "num_records": adds.column("num_records") if "num_records" in adds.column_names else pa.nulls(adds.num_rows, pa.int64()),
-        "deleted_rows": pa.array(deleted_rows if deleted_rows is not None else [None] * adds.num_rows, pa.int64()),
+        "deleted_rows": pa.array(deleted_rows, pa.int64()) if deleted_rows is not None else pa.nulls(adds.num_rows, pa.int64()),
     })
     return files, dv_cardinality is not None, dv_error
 
@@ -153,27 +158,31 @@ def _partition_types(table: deltalake.DeltaTable) -> dict[str, str]:
             for f in table.schema().fields if f.name in partition_columns}
 
 
-def _partition_texts(table: deltalake.DeltaTable, adds: pa.Table) -> list[str]:
+def _partition_texts(table: deltalake.DeltaTable, adds: pa.Table) -> pa.DictionaryArray:
     """Each file's partition values as typed canonical texts (partition_values.py): JSON keyed by
-    physical name, sorted keys."""
+    physical name, sorted keys.
+
+    Each distinct tuple is rendered once and the rows point at it through Arrow dictionary codes,
+    column by column: no Python object per row (a tuple and its values per file held hundreds of
+    MB at the benchmark's wide x4), and no text per row until a batch is stored."""
     physical = _physical_names(table)
     types = _partition_types(table)
     columns = sorted(
         (physical.get(c.removeprefix("partition."), c.removeprefix("partition.")), c)
         for c in adds.column_names if c.startswith("partition.")
     )
-    if not columns:
-        return ["{}"] * adds.num_rows
+    codes = pa.repeat(pa.scalar(0, pa.int64()), adds.num_rows)
+    tuples: list[tuple] = [()]
+    for _, column in columns:
+        encoded = pc.dictionary_encode(adds.column(column).combine_chunks(), null_encoding="encode")
+        values, width = encoded.dictionary.to_pylist(), len(encoded.dictionary)
+        combined = pc.dictionary_encode(pc.add(pc.multiply(codes, width), encoded.indices.cast(pa.int64())))
+        tuples = [(*tuples[key // width], values[key % width]) for key in combined.dictionary.to_pylist()]
+        codes = combined.indices.cast(pa.int64())
     keys = [key for key, _ in columns]
-    rendered: dict[tuple, str] = {}
-    texts = []
-    for values in zip(*(adds.column(c).to_pylist() for _, c in columns)):
-        text = rendered.get(values)
-        if text is None:
-            text = rendered[values] = typed_json(
-                {k: typed_from_reader(v, types.get(k, "string")) for k, v in zip(keys, values)})
-        texts.append(text)
-    return texts
+    texts = [typed_json({k: typed_from_reader(v, types.get(k, "string")) for k, v in zip(keys, values)})
+             for values in tuples]
+    return pa.DictionaryArray.from_arrays(codes.cast(pa.int32()), pa.array(texts, pa.string()))
 
 
 def _physical_names(table: deltalake.DeltaTable) -> dict[str, str]:
@@ -202,11 +211,12 @@ def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: 
         files, has_deleted_rows, dv_error, partition_types = snapshot
         snapshots.append({"table_name": table_name, "version": version, "num_files": files.num_rows,
                           "has_deleted_rows": has_deleted_rows, "reader_error": dv_error})
-        files = files.add_column(0, "table_name", pa.array([table_name] * files.num_rows, pa.string()))
-        files = files.add_column(1, "version", pa.array([version] * files.num_rows, pa.int64()))
         schema = _SCHEMAS["reference_snapshot_files"]
-        for batch in files.select(schema.names).to_batches(max_chunksize=SNAPSHOT_LOAD_ROWS):
-            con.load_arrow("reference_snapshot_files", pa.Table.from_batches([batch]).cast(schema))
+        for batch in files.to_batches(max_chunksize=SNAPSHOT_LOAD_ROWS):  # each with its texts only as stored
+            rows = pa.Table.from_batches([batch])
+            rows = rows.add_column(0, "table_name", pa.repeat(pa.scalar(table_name, pa.string()), rows.num_rows))
+            rows = rows.add_column(1, "version", pa.repeat(pa.scalar(version, pa.int64()), rows.num_rows))
+            con.load_arrow("reference_snapshot_files", rows.select(schema.names).cast(schema))
         _append(con, "reference_partition_values", _typed_catalog_partitions(con, table_name, version, partition_types))
     _replace(con, "reference_snapshots", table_name, snapshots)
     return errors
