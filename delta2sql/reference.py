@@ -78,7 +78,7 @@ def _delta_rs_snapshots(table_uri: str, versions: list[int]):
         for version in sorted(versions):
             try:
                 if table is None:
-                    table = deltalake.DeltaTable(uri, version=version, storage_options=options)
+                    table = _open_delta_rs(uri, version, options, newest=version == last)
                 else:
                     table.load_as_version(version)
                 snapshot = (*_snapshot_files(table), _partition_types(table))
@@ -89,6 +89,19 @@ def _delta_rs_snapshots(table_uri: str, versions: list[int]):
             if version == last:
                 table = None  # delta-rs's state is let go before the last snapshot is stored
             yield version, snapshot
+
+
+def _open_delta_rs(uri: str, version: int, options: dict | None, newest: bool) -> deltalake.DeltaTable:
+    """delta-rs's table at `version`. The newest version sampled, usually the log's latest, is
+    opened without `version=` and moved to `version` only if the log has gone further: delta-rs
+    1.6.6 opened 100,000 commits in 45.6 s so and in 75.5 s with `version=99999`, the same
+    snapshot (long x1, 2026-12-06)."""
+    if not newest:
+        return deltalake.DeltaTable(uri, version=version, storage_options=options)
+    table = deltalake.DeltaTable(uri, storage_options=options)
+    if table.version() != version:
+        table.load_as_version(version)
+    return table
 
 
 @contextmanager

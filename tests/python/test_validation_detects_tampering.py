@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 from conftest import RecordingReporter
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
@@ -79,3 +80,21 @@ def test_wrong_file_size_is_detected(migrated):
         where source = 'commit' and action_type = 'add' and version = 23
     """)
     assert "assert_snapshot_matches_delta_rs" in failing_checks(catalog)
+
+
+def test_delta_rs_snapshots_are_delta_rs_at_each_version_though_the_log_went_further(tmp_path):
+    """The reference opens its newest sampled version without `version=` (faster in delta-rs)
+    and moves back when the log has gone further: each snapshot is still delta-rs's own at that
+    version, opened explicitly."""
+    import deltalake
+
+    from delta2sql.reference import _delta_rs_snapshots
+
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["checkpoints"](table)
+    latest = deltalake.DeltaTable(str(table)).version()
+    for versions in ([latest], [latest - 3], [1, latest - 3], [2, latest]):
+        for version, snapshot in _delta_rs_snapshots(str(table), versions):
+            files = snapshot[0]
+            expected = pa.table(deltalake.DeltaTable(str(table), version=version).get_add_actions())
+            assert sorted(files.column("path").to_pylist()) == sorted(expected.column("path").to_pylist()), versions
