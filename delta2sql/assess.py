@@ -30,7 +30,7 @@ from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.estimate import estimate, estimate_lines, seconds_range, workload
 from delta2sql.extract import CATALOG_MANAGED_FEATURES, catalog_managed_refusal, protocol_refusal
 from delta2sql.log_listing import CheckpointFooters, LogSegment, checkpoint_footers, plan_segment
-from delta2sql.log_store import ObjectStoreLog, is_object_store_uri, open_log, session
+from delta2sql.log_store import is_object_store_uri, open_log, session
 from delta2sql.migrate import TableSpec
 from delta2sql.progress import Reporter
 
@@ -163,7 +163,7 @@ def _estimate(result: TableAssessment, segment: LogSegment, footers: CheckpointF
     if found is not None:
         work = workload(segment, footers, default_checkpoint_batch_rows(target))
         timed = estimate(work, found.rates, result.estimate_basis)
-        if isinstance(segment.log, ObjectStoreLog) and footers.files:
+        if footers.files and is_object_store_uri(result.uri):  # as `summary` counts them
             size = sum(f.size_bytes for f in footers.files) / 2**20
             timed.assumptions.append(f"the checkpoint's download ({size:,.1f} MiB) is not counted: assess reads its "
                                      "footer in place; `plan` times the download")

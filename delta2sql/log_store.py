@@ -434,7 +434,7 @@ class ObjectStoreLog:
         if fetched:  # spooled, or being spooled: `_fetched` waits for the download to end
             path = self._fetched(name)
             if path is None:
-                raise ObjectGoneError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)")
+                raise _gone(self.log_dir / name)
             return pq.ParquetFile(path)
         # pre_buffer: the column chunks a read needs come in coalesced ranges, not a GET each
         opened = pq.ParquetFile(pa.PythonFile(_RangedObject(self, name, size_bytes), mode="r"),
@@ -454,9 +454,9 @@ class ObjectStoreLog:
         for name, download in [(f.name, self._copy(f.name, getattr(f, "etag", None))) for f in files]:
             try:
                 if download is not None:
-                    self._timed(name, download.result()[2])  # here: `_settle` may not have run yet
+                    self._timed(name, download.result()[2])  # here, where it is waited for: `_settle` may run later
             except FileNotFoundError:
-                raise ObjectGoneError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)") from None
+                raise _gone(self.log_dir / name) from None
             except Exception as exc:  # noqa: BLE001 - translated to a message naming the object
                 raise self._error(exc, self.log_dir / name) from None
 
@@ -465,7 +465,7 @@ class ObjectStoreLog:
         it is read again if asked for again."""
         data = self.read_bytes(name)
         if data is None:
-            raise ObjectGoneError(f"{self.log_dir / name}: listed, but gone when read (removed meanwhile?)")
+            raise _gone(self.log_dir / name)
         with self._lock:
             self._let_go(name)
         return data
@@ -503,13 +503,11 @@ class ObjectStoreLog:
                 del self._pending[name]
             if download.cancelled() or download.exception() is not None:
                 return
-            meta, data, seconds = download.result()
+            meta, data, _ = download.result()
             etag = etag if etag is not None else _etag(meta.get("e_tag"))
             self._let_go(name)  # an older copy, of another ETag
             if data is None:
                 self._copied[name] = etag
-                if _read_as_file(name):
-                    self._download_times[name] = seconds
             else:
                 self._held[name] = (etag, data)
                 self._held_bytes += len(data)
@@ -641,14 +639,17 @@ class _RangedObject(io.RawIOBase):
         try:
             data = obstore.get_range(self._log.store, f"_delta_log/{self._name}", start=self._position, length=length)
         except FileNotFoundError:
-            raise ObjectGoneError(f"{self._log.log_dir / self._name}: listed, but gone when read "
-                                "(removed meanwhile?)") from None
+            raise _gone(self._log.log_dir / self._name) from None
         except Exception as exc:  # noqa: BLE001 - translated to a message naming the object
             raise self._log._error(exc, self._log.log_dir / self._name) from None
         view = memoryview(data)
         buffer[:len(view)] = view
         self._position += len(view)
         return len(view)
+
+
+def _gone(where) -> ObjectGoneError:
+    return ObjectGoneError(f"{where}: listed, but gone when read (removed meanwhile?)")
 
 
 def _read_as_file(name: str) -> bool:
