@@ -27,7 +27,6 @@ from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import DeltaLogError, UnsupportedTableError
 from delta2sql.file_digest import digest_file
 from delta2sql.log_listing import LogSegment
-from delta2sql.log_store import LocalLog
 from delta2sql.project import SQL_DIR
 from delta2sql.sql_text import sql_identifier, sql_literal
 
@@ -35,7 +34,7 @@ SHIP_ROWS = 50_000  # rows per bulk load into PostgreSQL / SQLite: bounds the Ar
 # (measured on wide x1 into PostgreSQL: 100,000 gave 22.0 s of landing and 1.67 GB peak, 50,000 19.3 s and 1.35 GB)
 WAL_CHECKPOINT_THRESHOLD = "1GB"  # see LogReader
 SMALL_CAP_WAL_CHECKPOINT_THRESHOLD = "128MB"  # see LogReader
-COPY_BYTES = 8 << 20  # an object store's commits are copied into DuckDB this many bytes at a time
+COPY_BYTES = 8 << 20  # JSON commits are copied into DuckDB this many bytes at a time
 
 
 def load_sql(name: str) -> str:
@@ -152,16 +151,12 @@ def _described_by_python(files) -> dict[str, list]:
 
 
 def _read_log_files(con: duckdb.DuckDBPyConnection, segment: LogSegment, files) -> None:
-    """The batch's JSON files into the temp table raw_log_files (log_file, content). DuckDB reads
-    a local table's files itself. An object store's commits are already in memory, held by the
-    log (writing each to a file for DuckDB to read back cost more CPU than fetching it): they are
-    copied in as Arrow tables of about 8 MiB, and the log lets go of each as it is copied, so no
-    more than that is held outside DuckDB's memory limit at once."""
+    """The batch's JSON files into the temp table raw_log_files (log_file, content), copied in as
+    Arrow tables of about 8 MiB: no more than that is held outside DuckDB's memory limit at once.
+    The log hands over each file's bytes (`take`): read from local disk, or, from an object store,
+    the commit it holds in memory and lets go of (writing each to a file for DuckDB to read back
+    cost more CPU than fetching it)."""
     log = segment.log
-    if isinstance(log, LocalLog):
-        con.execute("create or replace temp table raw_log_files as " + load_sql("read_log_files.sql"),
-                    {"files": [str(f.path) for f in files], "log_dir": str(log.local_dir)})
-        return
     con.execute("create or replace temp table raw_log_files (log_file varchar, content blob)")
     names, contents, size = [], [], 0
     for f in files:

@@ -1,4 +1,4 @@
--- Size, sha256 and final newline of the files in raw_log_files (read_log_files.sql), as read.
+-- Size, sha256 and final newline of the files in raw_log_files (extract._read_log_files), as read.
 select
     log_file,
     octet_length(content) as size_bytes,

@@ -1,4 +1,4 @@
--- Split JSON log files (commits, V2 JSON checkpoints) of raw_log_files (read_log_files.sql)
+-- Split JSON log files (commits, V2 JSON checkpoints) of raw_log_files (extract._read_log_files)
 -- into one row per line, keeping the exact line text. decode() rejects bytes that are not UTF-8.
 -- A blank line (only spaces, tabs or a carriage return) is no action, but is kept, flagged, so
 -- that the file rebuilds byte for byte (delta_log_files.blank_lines). The empty string after a

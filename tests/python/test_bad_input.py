@@ -93,3 +93,31 @@ def test_add_without_path_fails_the_build_and_says_which_column(tmp_path):
     with duckdb.connect(str(catalog_path)) as con:  # failures are read back, never stored (ADR 0005)
         assert con.execute("select count(*) from information_schema.tables "
                            "where table_name like 'not_null_columns_%'").fetchone() == (0,)
+
+
+def test_a_commit_removed_after_listing_fails_naming_it(tmp_path, monkeypatch):
+    """A commit listed, then removed before its batch reads it (a cleanup racing the migration):
+    the run fails naming that file, and the table is not migrated."""
+    import deltalake
+    import pyarrow as pa
+
+    from delta2sql import runs
+
+    table = tmp_path / "table"
+    for value in range(3):
+        deltalake.write_deltalake(str(table), pa.table({"x": [value]}), mode="append")
+    victim = table / "_delta_log" / "00000000000000000001.json"
+    listed = runs.plan_segment
+
+    def plan_then_remove(*args, **kwargs):
+        segment = listed(*args, **kwargs)
+        victim.unlink()
+        return segment
+
+    monkeypatch.setattr(runs, "plan_segment", plan_then_remove)
+    catalog_path = tmp_path / "catalog.duckdb"
+    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"])
+    assert result.exit_code == 1, result.output
+    errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
+    assert errors and f"{victim}: listed, but gone when read" in errors[0], errors
+    assert all(status == "landing" for _, status in migrated_rows(catalog_path))
