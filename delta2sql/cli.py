@@ -228,7 +228,7 @@ def main() -> None:
 @click.option("--full-refresh", is_flag=True,
               help="Re-land the table from scratch instead of resuming or catching up (its catalog rows are replaced).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="JSON commit files per committed batch.")
+              help="JSON commit files per committed batch, at most (a batch also ends at 32 MiB of commits).")
 @click.option("--checkpoint-batch-rows", type=click.IntRange(min=1),
               help=f"Checkpoint rows per committed batch, at most (large row groups are cut) [default: "
                    f"{DEFAULT_CHECKPOINT_BATCH_ROWS:,} on DuckDB, {SHIPPED_CHECKPOINT_BATCH_ROWS:,} on PostgreSQL and SQLite].")
@@ -323,7 +323,7 @@ def _summarise(reporter, outcomes) -> None:
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
               help="Tables caught up at the same time.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="JSON commit files per committed batch.")
+              help="JSON commit files per committed batch, at most (a batch also ends at 32 MiB of commits).")
 @click.option("--levels", default=",".join(LEVELS), show_default=True,
               help="Validation levels for the tables whose version moved.")
 @click.option("--metrics-port", type=click.IntRange(min=1, max=65535),
@@ -394,7 +394,7 @@ def _report_sync(reporter, number: int, results, code: int, next_in: float | Non
               help="Catalog-managed tables: the latest version their catalog ratified.")
 @click.option("--full-refresh", is_flag=True, help="Plan a re-landing from scratch, as `migrate --full-refresh`.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="JSON commit files per committed batch.")
+              help="JSON commit files per committed batch, at most (a batch also ends at 32 MiB of commits).")
 @click.option("--checkpoint-batch-rows", type=click.IntRange(min=1),
               help="Checkpoint rows per committed batch, at most [default: as `migrate` into the target].")
 @rate_option
@@ -610,7 +610,7 @@ def enqueue(manifest, target, as_json, debug):
               help="Stop claiming after this many tables (the ones in hand finish), then exit.")
 @click.option("--until-empty", is_flag=True, help="Exit once the queue is empty instead of waiting for more.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="JSON commit files per committed batch.")
+              help="JSON commit files per committed batch, at most (a batch also ends at 32 MiB of commits).")
 @click.option("--memory-limit", type=MemorySize(),
               help="Peak memory for this process, e.g. 2GB (as for migrate): a table past it stops between "
                    "batches and is retried.")
