@@ -12,7 +12,6 @@ import shlex
 import shutil
 import tempfile
 import threading
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,59 +66,42 @@ def _one_at_a_time(catalog: Catalog):
                 con.raw.execute("select pg_advisory_unlock(%s, hashtext(%s))", key)
 
 
-# Parses of the project, by what a parse depends on (_parse_key): started ahead of the run that
-# needs them (parse_ahead), or kept for every later run by a resident process (keep_parsed_projects).
-_PARSES: dict[tuple, Future] = {}
-_PARSES_LOCK = threading.Lock()  # tables of a fleet land, and start parses, on threads of their own
-_KEEP_PARSES = False
+# Parsed projects kept by a resident process (keep_parsed_projects), by what the parse depends on.
+_PARSED: dict[tuple, object] | None = None
 
 
 def keep_parsed_projects() -> None:
     """For a process that runs dbt again and again (`sync --every`, `worker`): each catalog's
     project is parsed once and handed to every later invocation (dbtRunner(manifest=...)), which
-    spares dbt's parse and one manifest write per run (~0.7 s of a 4.3 s catch-up of long x1)."""
-    global _KEEP_PARSES
-    _KEEP_PARSES = True
-
-
-def parse_ahead(catalog: Catalog, dbt_vars: dict | None = None) -> None:
-    """Start importing dbt and parsing the project for `catalog` on a thread, for the next
-    `run_dbt` on it, while the caller does other work (a migration lands its batches meanwhile:
-    DuckDB and the COPY release the GIL). A one-shot migrate otherwise waited 5-6 s for them
-    between its last batch and the build's first node: importing dbt 2 s, a full parse 3 s (a new
-    catalog path changes the profile, so dbt's partial parse cache does not apply)."""
-    key = _parse_key(catalog, dbt_vars)
-    with _PARSES_LOCK:
-        if key in _PARSES:
-            return
-        if not _KEEP_PARSES:  # one-shot: only the parse for the run about to come is worth its memory
-            _PARSES.clear()
-        future: Future = Future()
-        _PARSES[key] = future
-
-    def parse() -> None:
-        try:
-            future.set_result(_parse(catalog, dbt_vars))
-        except BaseException as exc:  # noqa: BLE001 - handed to the run, which parses itself
-            future.set_exception(exc)
-
-    # a daemon: a migration that fails while landing does not wait for a parse nobody will use
-    threading.Thread(target=parse, name="delta2sql-dbt-parse", daemon=True).start()
+    spares dbt's parse and one manifest write per run (~0.7 s of a 4.3 s catch-up of long x1).
+    One-shot commands do not keep it: the first parse costs a dbt invocation of its own."""
+    global _PARSED
+    if _PARSED is None:
+        _PARSED = {}
 
 
 def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None = None) -> DbtResult:
     """Run `dbt <command>` for `catalog`; raise only when dbt itself could not run."""
     target_path = Path(tempfile.mkdtemp(prefix="delta2sql-dbt-"))
     _reuse_parse(target_path, catalog.target)
-    options = _options(catalog, target_path, dbt_vars)
+    options = [
+        "--project-dir", str(project_dir()),
+        "--profiles-dir", str(profiles_dir()),
+        "--target", catalog.target,
+        "--target-path", str(target_path),
+        "--log-path", str(target_path / "logs"),
+        "--log-level", "none",
+    ]
+    vars_options = ["--vars", _vars_text(dbt_vars)] if dbt_vars else []
+    options += vars_options
 
     def on_event(event) -> None:
         if event.info.name == "NodeFinished":
             node = event.data.node_info
             reporter.event("dbt_node", node=node.unique_id, status=node.node_status)
 
-    manifest = _parsed_project(catalog, dbt_vars)  # before the lock, which a parse ahead holds
     with _one_at_a_time(catalog), _environment(catalog.env()):
+        manifest = _parsed_project(catalog, options, vars_options)
         # imported here: commands that run no dbt (assess, status) start 2 s sooner
         from dbt.cli.main import dbtRunner
 
@@ -132,53 +114,21 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
     return DbtResult(success=bool(result.success), run_results=run_results, target_path=target_path)
 
 
-def _options(catalog: Catalog, target_path: Path, dbt_vars: dict | None) -> list[str]:
-    options = [
-        "--project-dir", str(project_dir()),
-        "--profiles-dir", str(profiles_dir()),
-        "--target", catalog.target,
-        "--target-path", str(target_path),
-        "--log-path", str(target_path / "logs"),
-        "--log-level", "none",
-    ]
-    return options + (["--vars", _vars_text(dbt_vars)] if dbt_vars else [])
-
-
-def _parse_key(catalog: Catalog, dbt_vars: dict | None) -> tuple:
-    """What a parse depends on: relations are named after the catalog's schema or file, and the
-    vars are compiled in."""
-    return catalog.target, tuple(sorted(catalog.env().items())), _vars_text(dbt_vars) if dbt_vars else None
-
-
-def _parse(catalog: Catalog, dbt_vars: dict | None):
-    """The parsed project (dbt's Manifest) for `catalog`, or None if dbt could not parse it (the
-    run then parses, and reports, itself)."""
-    target_path = Path(tempfile.mkdtemp(prefix="delta2sql-dbt-"))
-    _reuse_parse(target_path, catalog.target)
-    with _IN_THIS_PROCESS, _environment(catalog.env()):
+def _parsed_project(catalog: Catalog, options: list[str], vars_options: list[str]):
+    """The kept parse of the project for this catalog and these vars (relations are named after
+    the catalog's schema or file, and the vars are compiled in), parsing it now if needed; None
+    when no parse is kept or dbt could not parse (the run then parses, and reports, itself)."""
+    if _PARSED is None:
+        return None
+    key = (catalog.target, tuple(sorted(catalog.env().items())), tuple(vars_options))
+    if key not in _PARSED:
         from dbt.cli.main import dbtRunner
 
-        parsed = dbtRunner().invoke(["parse", *_options(catalog, target_path, dbt_vars)])
-    if not parsed.success:
-        return None
-    _keep_parse(target_path, catalog.target)
-    return parsed.result
-
-
-def _parsed_project(catalog: Catalog, dbt_vars: dict | None):
-    """The parse started ahead for this run, or kept by a resident process (parsing it now if
-    not yet); None otherwise, and the run parses itself."""
-    if _KEEP_PARSES:
-        parse_ahead(catalog, dbt_vars)
-    key = _parse_key(catalog, dbt_vars)
-    with _PARSES_LOCK:
-        future = _PARSES.get(key) if _KEEP_PARSES else _PARSES.pop(key, None)
-    if future is None:
-        return None
-    try:
-        return future.result()
-    except Exception:  # noqa: BLE001 - the run parses again and reports what fails
-        return None
+        parsed = dbtRunner().invoke(["parse", *options])
+        if not parsed.success:
+            return None
+        _PARSED[key] = parsed.result
+    return _PARSED[key]
 
 
 def _vars_text(dbt_vars: dict) -> str:

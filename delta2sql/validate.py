@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from delta2sql.catalog import Catalog
-from delta2sql.dbt_runner import DbtResult, parse_ahead, run_dbt
+from delta2sql.dbt_runner import DbtResult, run_dbt
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
 from delta2sql.log_store import TableLog, open_log, session
@@ -170,12 +170,11 @@ def _validate_tables(catalog: Catalog, reporter: Reporter, names: list[str] | No
         raise Delta2SqlError("no migrated table to validate in this catalog")
     for name, why in no_reference_reader.items():
         reporter.event("warning", table=name, message=f"{name}: {why}")
-    dbt_vars = {"table_name": tables[0][0]} if len(tables) == 1 else None
-    parse_ahead(catalog, dbt_vars)  # while delta-rs and the log's bytes are read
     load_references(catalog, tables, levels, num_versions, reporter, no_reference_reader)
     checked_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")  # one run, one time
     _record_references_loaded(catalog, tables, levels, checked_at)
 
+    dbt_vars = {"table_name": tables[0][0]} if len(tables) == 1 else None
     selector = [f"tag:{level}" for level in levels]
     result = run_dbt(["test", "--select", *selector], catalog, reporter, dbt_vars)
     checks = _results_from_dbt(catalog, result, [t[0] for t in tables], no_reference_reader)
