@@ -254,6 +254,8 @@ class LocalLog:
                 return f.read()
         except (FileNotFoundError, NotADirectoryError):
             raise _gone(self.log_dir / name) from None
+        except OSError as exc:  # permissions, an I/O error: named, not an "unexpected" repr without the file
+            raise DeltaLogError(f"{self.log_dir / name}: cannot be read: {exc.strerror or exc}") from None
 
     def digest(self, name: str) -> FileDigest | None:
         path = self.local_copy(name)
