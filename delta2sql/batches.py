@@ -83,8 +83,10 @@ def plan_batches(
     batch_size: int = DEFAULT_BATCH_SIZE,
     checkpoint_batch_rows: int = DEFAULT_CHECKPOINT_BATCH_ROWS,
     after_version: int | None = None,
+    commit_batch_bytes: int | None = COMMIT_BATCH_BYTES,
 ) -> list[Batch]:
-    """The batches of `segment`; with `after_version`, only the JSON commits after it (catch-up)."""
+    """The batches of `segment`; with `after_version`, only the JSON commits after it (catch-up).
+    `commit_batch_bytes` None cuts commits by count only, as runs started before the bound did."""
     batches: list[Batch] = []
 
     def add(files, source, file_kind, first, last, rows=None, describes=True) -> None:
@@ -108,7 +110,8 @@ def plan_batches(
     for f in segment.commits:
         if after_version is not None and f.version <= after_version:
             continue
-        if chunk and (len(chunk) == batch_size or size + f.size_bytes > COMMIT_BATCH_BYTES):
+        if chunk and (len(chunk) == batch_size
+                      or (commit_batch_bytes is not None and size + f.size_bytes > commit_batch_bytes)):
             add(chunk, "commit", "commit", chunk[0].version, chunk[-1].version)
             chunk, size = [], 0
         chunk.append(f)

@@ -172,8 +172,9 @@ def start(con: CatalogConnection, table_name: str, table_uri: str, replay_start_
 
 def start_run(con: CatalogConnection, run_id: str, table_name: str, target: str, mode: str, from_version: int,
               to_version: int, checkpoint_version: int | None, batch_size: int, checkpoint_batch_rows: int,
-              num_batches: int, planned: Estimate | None = None) -> None:
-    """A run begins, `running`, with the estimate it started with (none when uncalibrated)."""
+              num_batches: int, planned: Estimate | None = None, *, commit_batch_bytes: int | None = None) -> None:
+    """A run begins, `running`, with the estimate it started with (none when uncalibrated) and the
+    sizes that cut its batches, which a resumed run cuts again."""
     if con.execute("select 1 from migration_runs where run_id = ?", [run_id]).fetchone() is not None:
         _refuse_run(con, run_id, "start_run")
     now, expires = _lease_times()
@@ -181,11 +182,11 @@ def start_run(con: CatalogConnection, run_id: str, table_name: str, target: str,
                  round(planned.run_seconds * (1 + RANGE), 1), planned.phases_json()] if planned else [None] * 4
     con.execute(
         "insert into migration_runs (run_id, table_name, target, mode, from_version, to_version, checkpoint_version, "
-        "batch_size, checkpoint_batch_rows, num_batches, status, started_at, owner_host, owner_pid, heartbeat_at, "
-        "lease_expires_at, estimated_seconds, estimate_low_seconds, estimate_high_seconds, estimate_phases) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "batch_size, checkpoint_batch_rows, commit_batch_bytes, num_batches, status, started_at, owner_host, owner_pid, "
+        "heartbeat_at, lease_expires_at, estimated_seconds, estimate_low_seconds, estimate_high_seconds, estimate_phases) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, table_name, target, mode, from_version, to_version, checkpoint_version, batch_size,
-         checkpoint_batch_rows, num_batches, R.RUNNING.value, *_me(), now, expires, *estimated],
+         checkpoint_batch_rows, commit_batch_bytes, num_batches, R.RUNNING.value, *_me(), now, expires, *estimated],
     )
 
 

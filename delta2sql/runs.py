@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 import duckdb
 
 from delta2sql import calibration, lifecycle, rate_limit
-from delta2sql.batches import DEFAULT_BATCH_SIZE, Batch, default_checkpoint_batch_rows, plan_batches
+from delta2sql.batches import (
+    COMMIT_BATCH_BYTES,
+    DEFAULT_BATCH_SIZE,
+    Batch,
+    default_checkpoint_batch_rows,
+    plan_batches,
+)
 from delta2sql.catalog import CatalogConnection
 from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
@@ -84,6 +90,7 @@ class _Run:
     checkpoint_version: int | None
     batch_size: int
     checkpoint_batch_rows: int
+    commit_batch_bytes: int | None  # None: a run started before the bound (batches.COMMIT_BATCH_BYTES)
 
 
 def table_state(con: CatalogConnection, table_name: str) -> dict | None:
@@ -100,7 +107,7 @@ def open_run(con: CatalogConnection, table_name: str) -> _Run | None:
     row = con.execute(
         """
         select run_id, mode, from_version, to_version, checkpoint_version, batch_size, checkpoint_batch_rows,
-               status, landed_at
+               commit_batch_bytes, status, landed_at
         from migration_runs where table_name = ? order by started_at desc, run_id limit 1
         """,
         [table_name],
@@ -203,6 +210,7 @@ def _start_run(con: CatalogConnection, table_name: str, target: str, segment: Lo
         to_version=segment.latest_version,
         checkpoint_version=checkpoint.version if checkpoint else None,
         batch_size=options.batch_size, checkpoint_batch_rows=options.checkpoint_batch_rows or default_checkpoint_batch_rows(target),
+        commit_batch_bytes=COMMIT_BATCH_BYTES,
     )
     con.begin()
     try:
@@ -215,7 +223,8 @@ def _start_run(con: CatalogConnection, table_name: str, target: str, segment: Lo
             lifecycle.start(con, table_name, segment.uri, segment.replay_start_version, segment.latest_version,
                             run.checkpoint_version, checkpoint.kind if checkpoint else None, json.dumps(segment.warnings))
         lifecycle.start_run(con, run.run_id, table_name, target, mode, run.from_version, run.to_version,
-                            run.checkpoint_version, run.batch_size, run.checkpoint_batch_rows, len(batches), planned)
+                            run.checkpoint_version, run.batch_size, run.checkpoint_batch_rows, len(batches), planned,
+                            commit_batch_bytes=run.commit_batch_bytes)
         con.commit()
     except BaseException:
         con.rollback()
@@ -402,7 +411,7 @@ def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: s
                 why_not = str(exc)
         if why_not is None:
             batches = plan_batches(segment, run.batch_size, run.checkpoint_batch_rows,
-                                   run.from_version - 1 if run.mode == "catch_up" else None)
+                                   run.from_version - 1 if run.mode == "catch_up" else None, run.commit_batch_bytes)
             committed = _committed_batches(con, run.run_id)
             if not _same_batches(committed, batches):
                 why_not = "the log no longer yields the batches it committed"

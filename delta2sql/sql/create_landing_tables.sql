@@ -106,6 +106,8 @@ create table if not exists migration_runs (
     checkpoint_version    bigint,           -- the checkpoint a full run starts from, if any
     batch_size            integer not null, -- JSON commit files per batch
     checkpoint_batch_rows bigint  not null, -- checkpoint rows per batch, at most
+    commit_batch_bytes    bigint,           -- JSON commit bytes per batch, at most; null: no bound
+                                            -- (a run started before delta2sql had one)
     num_batches           integer not null,
     -- running | landed (published) | migrated (built) | failed | abandoned (log changed under it)
     -- | rolled_back (`rollback --to-version` removed what it landed)

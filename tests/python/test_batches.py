@@ -41,3 +41,9 @@ def test_a_batch_of_exactly_the_bound_is_kept_whole():
 def test_catch_up_cuts_only_the_commits_after_the_version():
     batches = plan_batches(_segment([100] * 10), batch_size=4, after_version=5)
     assert _cut(batches) == [(6, 9)] and [b.number for b in batches] == [1]
+
+
+def test_without_a_byte_bound_commits_are_cut_by_count_only():
+    """As runs started before the bound cut them (their recorded bound is NULL)."""
+    sizes = [40 * MIB, 40 * MIB, 1, 40 * MIB]
+    assert _cut(plan_batches(_segment(sizes), batch_size=3, commit_batch_bytes=None)) == [(0, 2), (3, 3)]

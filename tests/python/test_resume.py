@@ -169,6 +169,35 @@ def test_failed_batch_resumes_and_redoes_only_that_batch(table, catalog, tmp_pat
         assert table_fingerprints(con, "t") == uninterrupted(table, catalog.target, tmp_path)
 
 
+def test_a_run_started_before_the_commit_byte_bound_resumes_with_its_own_cut(table, catalog, tmp_path,
+                                                                           monkeypatch):
+    """A run records the byte bound that cut its commit batches; one recorded without it (started
+    by a delta2sql that had none: NULL) is cut again by count only, so it resumes instead of being
+    abandoned as a log that 'no longer yields the batches it committed'."""
+    real = fail_landing_call(monkeypatch, 3, OSError(28, "No space left on device"))
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(batch_size=3))
+    assert outcome.status == "failed"
+    with catalog.connect() as con:
+        assert con.execute("select commit_batch_bytes from migration_runs").fetchall() == [(runs.COMMIT_BATCH_BYTES,)]
+        con.execute("update migration_runs set commit_batch_bytes = null")
+
+    monkeypatch.setattr(runs, "land_batch", real)
+    cut_with = []
+    planned = runs.plan_batches
+
+    def recording(*args, **kwargs):
+        cut_with.append(args[4] if len(args) > 4 else kwargs.get("commit_batch_bytes", "default"))
+        return planned(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "plan_batches", recording)
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter(), RunOptions(batch_size=3))
+    assert outcome.status == "migrated", outcome.error
+    assert (outcome.mode, outcome.batches_skipped) == ("resume", 2)
+    assert cut_with == [None]
+    with catalog.connect() as con:
+        assert table_fingerprints(con, "t") == uninterrupted(table, catalog.target, tmp_path)
+
+
 def test_checkpoint_split_into_row_group_batches_lands_the_same_rows(tmp_path, catalog):
     """A checkpoint is sliced by whole row groups; the slices together land what one batch does."""
     table = tmp_path / "t"
