@@ -153,10 +153,9 @@ def _described_by_python(files) -> dict[str, list]:
 def _read_log_files(con: duckdb.DuckDBPyConnection, segment: LogSegment, files) -> None:
     """The batch's JSON files into the temp table raw_log_files (log_file, content), copied in as
     Arrow tables of about 8 MiB (or one larger file): no more is held outside DuckDB's memory limit
-    at once.
-    The log hands over each file's bytes (`take`): read from local disk, or, from an object store,
-    the commit it holds in memory and lets go of (writing each to a file for DuckDB to read back
-    cost more CPU than fetching it)."""
+    at once. The log hands over each file's bytes (`take`): read from local disk, or, from an
+    object store, the commit it holds in memory and lets go of (writing each to a file for DuckDB
+    to read back cost more CPU than fetching it)."""
     log = segment.log
     con.execute("create or replace temp table raw_log_files (log_file varchar, content blob)")
     names, contents, size = [], [], 0

@@ -247,8 +247,10 @@ class LocalLog:
         return None if path is None else path.read_bytes()
 
     def take(self, name: str) -> bytes:
-        """The bytes of commit `name`, read here: 1,000 small commits in 25 ms, where DuckDB's
-        read_blob of the same paths took 100 ms (long x1: 100,000 commits, 6 s of its landing)."""
+        """The bytes of JSON file `name` for the landing, read here with one plain open (DuckDB's
+        read_blob of 1,000 small commits took 55-100 ms, this and the Arrow copy 19-36 ms; long x1
+        into DuckDB 21.3 s against 22.7 s). Unlike `read_bytes`, a file that is gone or unreadable
+        is an error naming it: the listing said it was there."""
         try:
             with open(self._log_prefix + name, "rb") as f:
                 return f.read()
