@@ -45,8 +45,8 @@ class DriftReport:
 
 def resized_or_gone(log: TableLog, landed: list[tuple[str, int]]) -> tuple[list[str], list[str]]:
     """The cheap check, by listing only: landed files whose size changed, and those gone."""
-    listed = log.describe([log_file for log_file, _ in landed]) if landed else {}
-    resized = [log_file for log_file, size in landed if log_file in listed and listed[log_file].size_bytes != size]
+    listed = log.sizes([log_file for log_file, _ in landed]) if landed else {}
+    resized = [log_file for log_file, size in landed if listed.get(log_file, size) != size]
     gone = [log_file for log_file, _ in landed if log_file not in listed]
     return resized, gone
 

@@ -225,6 +225,17 @@ class LocalLog:
         """The size and time of each of `names` that exists."""
         return {name: obj for name in names if (obj := self.stat(name)) is not None}
 
+    def sizes(self, names: list[str]) -> dict[str, int]:
+        """The size of each of `names` that exists: a catch-up checks every landed commit's, and
+        for 100,000 commits one bare `os.stat` each takes 0.26 s, `describe` 0.42 s."""
+        found, prefix = {}, self._log_prefix
+        for name in names:
+            try:
+                found[name] = os.stat(prefix + name).st_size
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+        return found
+
     def prefetch(self, files) -> None:
         """Local files need no copy."""
 
@@ -435,6 +446,10 @@ class ObjectStoreLog:
             if name not in found and name not in versioned and (obj := self.stat(name)) is not None:
                 found[name] = obj
         return found
+
+    def sizes(self, names: list[str]) -> dict[str, int]:
+        """The listed size of each of `names` that exists."""
+        return {name: obj.size_bytes for name, obj in self.describe(names).items()}
 
     def local_path(self, name: str) -> Path:
         return self.local_dir / name

@@ -161,18 +161,19 @@ def _check_landed_log_unchanged(con: CatalogConnection, table_name: str, log: Ta
     which is normal), and the bytes of the newest landed commit, where a torn write would show.
     """
     log_dir = log.log_dir
-    landed = con.execute(
-        "select log_file, size_bytes, sha256 from delta_log_files where table_name = ? "
-        "and file_kind in ('commit', 'checkpoint_commit') and version <= ? order by version",
-        [table_name, latest_version],
-    ).fetchall()
-    resized, _ = resized_or_gone(log, [(log_file, size) for log_file, size, _ in landed])
+    landed_commits = ("from delta_log_files where table_name = ? and file_kind in ('commit', 'checkpoint_commit') "
+                      "and version <= ?")
+    landed = con.execute(f"select log_file, size_bytes {landed_commits} order by version",
+                         [table_name, latest_version]).fetchall()
+    resized, _ = resized_or_gone(log, landed)
     if resized:
         raise DeltaLogError(f"{log_dir / resized[0]}: its size changed since it was landed"
                             + (f" (and {len(resized) - 1} more files)" if len(resized) > 1 else "")
                             + "; see `delta2sql drift`, and re-land with --full-refresh if the change is intended")
-    if landed:
-        log_file, _, sha256 = landed[-1]
+    newest = con.execute(f"select log_file, sha256 {landed_commits} order by version desc limit 1",
+                         [table_name, latest_version]).fetchone()
+    if newest:
+        log_file, sha256 = newest
         digest = log.digest(log_file)
         if digest is not None and digest.sha256 != sha256:
             raise DeltaLogError(f"{log_dir / log_file}: its bytes changed since it was landed; see `delta2sql drift`")

@@ -75,6 +75,18 @@ def test_catch_up_refuses_a_log_changed_since_landing(migrated_appends):
         assert con.execute("select status, latest_version from delta_log_tables").fetchall() == [("migrated", 3)]
 
 
+def test_catch_up_refuses_a_newest_commit_rewritten_to_the_same_size(migrated_appends):
+    """Sizes alone miss a torn write of the same length: the newest landed commit's bytes are
+    compared too, and only its."""
+    table, catalog = migrated_appends
+    commit = table / "_delta_log" / f"{3:020d}.json"
+    text = commit.read_bytes()
+    commit.write_bytes(text.replace(b'"dataChange":true', b'"dataChange":TRUE', 1))
+    assert commit.read_bytes() != text and len(commit.read_bytes()) == len(text)
+    [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter())
+    assert outcome.status == "failed" and commit.name in outcome.error and "its bytes changed" in outcome.error
+
+
 def test_a_log_that_lost_its_newest_commits_is_refused(migrated_appends):
     table, catalog = migrated_appends
     (table / "_delta_log" / f"{3:020d}.json").unlink()
