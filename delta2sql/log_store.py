@@ -254,8 +254,12 @@ class LocalLog:
         return path if path.is_file() else None
 
     def read_bytes(self, name: str) -> bytes | None:
-        path = self.local_copy(name)
-        return None if path is None else path.read_bytes()
+        """One plain open: validate reads every landed commit with it."""
+        try:
+            with open(self._log_prefix + name, "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
 
     def take(self, name: str) -> bytes:
         """The bytes of JSON file `name` for the landing, read here with one plain open (DuckDB's

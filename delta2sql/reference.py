@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from delta2sql.catalog import CatalogConnection, in_record_batches
 from delta2sql.errors import DeltaLogError
 from delta2sql.extract import load_sql
+from delta2sql.file_digest import digest_bytes
 from delta2sql.log_store import TableLog, delta_rs_location, is_object_store_uri
 from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_json
 from delta2sql.sql_text import sql_identifier, sql_literal
@@ -266,15 +267,20 @@ def load_log_file_reference(con, table_name: str, log: TableLog, batch_rows: int
         chunk = names[start:start + FETCH_CHUNK]
         log.fetch([present[n] for n in chunk if n in present])
         for log_file in chunk:
-            digest = log.digest(log_file) if log_file in present else None
+            is_json, data, digest = log_file.endswith(".json"), None, None
+            if log_file in present and is_json:  # a commit is small: read once, then hashed and split
+                data = log.read_bytes(log_file)
+                digest = None if data is None else digest_bytes(data)
+            elif log_file in present:  # a checkpoint is hashed in chunks
+                digest = log.digest(log_file)
             if digest is None:
                 files.append({"table_name": table_name, "log_file": log_file})
                 continue
             described = {"table_name": table_name, "log_file": log_file, "sha256": digest.sha256,
                          "size_bytes": digest.size_bytes, "ends_with_newline": digest.ends_with_newline}
             files.append(described)
-            if log_file.endswith(".json"):
-                actions, blank = _json_file_layout(log.read_bytes(log_file))  # one commit: small
+            if is_json:
+                actions, blank = _json_file_layout(data)
                 described["blank_lines"] = json.dumps(blank, separators=(",", ":"), ensure_ascii=False) if blank else None
                 lines += [{"table_name": table_name, "log_file": log_file, "line_number": line_number,
                            "line_text": text} for line_number, text in actions]
