@@ -80,8 +80,10 @@ def keep_parsed_projects() -> None:
         _PARSED = {}
 
 
-def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None = None) -> DbtResult:
-    """Run `dbt <command>` for `catalog`; raise only when dbt itself could not run."""
+def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None = None,
+            threads: int | None = None) -> DbtResult:
+    """Run `dbt <command>` for `catalog`; raise only when dbt itself could not run. `threads`
+    overrides the profile's one node at a time."""
     target_path = Path(tempfile.mkdtemp(prefix="delta2sql-dbt-"))
     _reuse_parse(target_path, catalog.target)
     options = [
@@ -93,7 +95,7 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
         "--log-level", "none",
     ]
     vars_options = ["--vars", _vars_text(dbt_vars)] if dbt_vars else []
-    options += vars_options
+    options += vars_options + (["--threads", str(threads)] if threads else [])
 
     def on_event(event) -> None:
         if event.info.name == "NodeFinished":

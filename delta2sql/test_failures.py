@@ -47,6 +47,7 @@ def attribute_build(con: CatalogConnection, run_results: list[dict],
     build whose `broken` nodes failed, errored or were skipped. A failed data test blames the
     tables its failing rows name; anything else (a model's error, a failed unit test) blames every
     table, and the nodes skipped after it are counted, not detailed."""
+    broken = sorted(broken, key=lambda n: n["unique_id"])  # dbt lists nodes as they finish, on its threads
     failed_tests = [n for n in broken if n["status"] == "fail" and is_data_test(n)]
     errors = [n for n in broken if n not in failed_tests]
     skipped = [n for n in errors if n["status"] == "skipped"]

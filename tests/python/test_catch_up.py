@@ -85,6 +85,8 @@ def test_catch_up_refuses_a_newest_commit_rewritten_to_the_same_size(migrated_ap
     assert commit.read_bytes() != text and len(commit.read_bytes()) == len(text)
     [outcome] = migrate_tables([TableSpec(table, "t")], catalog, RecordingReporter())
     assert outcome.status == "failed" and commit.name in outcome.error and "its bytes changed" in outcome.error
+    with catalog.connect() as con:
+        assert con.execute("select status, latest_version from delta_log_tables").fetchall() == [("migrated", 3)]
 
 
 def test_a_log_that_lost_its_newest_commits_is_refused(migrated_appends):
