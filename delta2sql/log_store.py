@@ -267,12 +267,12 @@ class LocalLog:
         into DuckDB 21.3 s against 22.7 s). Unlike `read_bytes`, a file that is gone or unreadable
         is an error naming it: the listing said it was there."""
         try:
-            with open(self._log_prefix + name, "rb") as f:
-                return f.read()
-        except (FileNotFoundError, NotADirectoryError):
-            raise _gone(self.log_dir / name) from None
+            data = self.read_bytes(name)
         except OSError as exc:  # permissions, an I/O error: named, not an "unexpected" repr without the file
             raise DeltaLogError(f"{self.log_dir / name}: cannot be read: {exc.strerror or exc}") from None
+        if data is None:
+            raise _gone(self.log_dir / name)
+        return data
 
     def digest(self, name: str) -> FileDigest | None:
         path = self.local_copy(name)

@@ -121,3 +121,30 @@ def test_a_commit_removed_after_listing_fails_naming_it(tmp_path, monkeypatch):
     errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
     assert errors and f"{victim}: listed, but gone when read" in errors[0], errors
     assert all(status == "landing" for _, status in migrated_rows(catalog_path))
+
+
+def test_a_commit_that_cannot_be_read_fails_naming_it(tmp_path, monkeypatch):
+    """A listed commit whose read fails (permissions, an I/O error; this suite runs as root, so
+    the error is raised by a stand-in for `open`): the run fails naming that file and the reason."""
+    import deltalake
+    import pyarrow as pa
+
+    from delta2sql import log_store
+
+    table = tmp_path / "table"
+    for value in range(3):
+        deltalake.write_deltalake(str(table), pa.table({"x": [value]}), mode="append")
+    victim = table / "_delta_log" / "00000000000000000001.json"
+
+    def refusing_open(path, *args, **kwargs):
+        if str(path) == str(victim):
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(log_store, "open", refusing_open, raising=False)
+    catalog_path = tmp_path / "catalog.duckdb"
+    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"])
+    assert result.exit_code == 1, result.output
+    errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
+    assert errors and f"{victim}: cannot be read: Permission denied" in errors[0], errors
+    assert all(status == "landing" for _, status in migrated_rows(catalog_path))
