@@ -344,6 +344,7 @@ class ObjectStoreLog:
         # the widest top-level listing of this command (offset, objects): a later listing from
         # the same or a later name is served from it, so a migrate lists the log once
         self._listed: tuple[str | None, list[LogObject]] | None = None
+        self._list_lock = threading.Lock()  # validate lists from two threads: the second waits, then reuses
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -369,6 +370,10 @@ class ObjectStoreLog:
         """Objects under `_delta_log/<prefix>` after `offset` whose names end with `suffix`, in name
         order. The top level stops at `_sidecars/`: sidecars are read by the names a checkpoint
         gives, never listed."""
+        with self._list_lock:
+            return self._list(offset, prefix, suffix)
+
+    def _list(self, offset: str | None, prefix: str, suffix: str) -> list[LogObject]:
         import obstore
 
         if not prefix and self._listed is not None and (self._listed[0] is None or (offset or "") >= self._listed[0]):

@@ -1,7 +1,7 @@
 """Reference data for validation, from sources independent of the SQL replay.
 
 - delta-rs (`deltalake`) snapshots at the latest and sampled earlier versions;
-- the log files' bytes re-read now (sha256 with hashlib, not DuckDB);
+- the log files' bytes re-read now (sha256 with hashlib, not DuckDB; log_file_reference.py);
 - checkpoint rows re-read with pyarrow and hashed as typed values, next to the hash of what the
   catalog stored for each row, read back into the same type;
 - `.crc` files and `_last_checkpoint`, as their writers recorded them.
@@ -22,16 +22,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from delta2sql import log_file_reference
 from delta2sql.catalog import CatalogConnection, in_record_batches
 from delta2sql.errors import DeltaLogError
 from delta2sql.extract import load_sql
-from delta2sql.file_digest import digest_bytes
 from delta2sql.log_store import TableLog, delta_rs_location, is_object_store_uri
 from delta2sql.partition_values import typed_from_log, typed_from_reader, typed_json
 from delta2sql.sql_text import sql_identifier, sql_literal
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
-FETCH_CHUNK = 1_000  # log files fetched together from an object store (concurrently), then hashed
 
 
 # Reader features this replay supports and delta-rs (the reference reader) does not read.
@@ -253,77 +252,6 @@ def _typed_catalog_partitions(con: CatalogConnection, table_name: str, version: 
     ]
 
 
-def load_log_file_reference(con, table_name: str, log: TableLog, batch_rows: int = 50_000) -> None:
-    """Re-read every landed log file from disk or the object store: sha256 with hashlib, and the
-    actions and blank lines of JSON files (`_json_file_layout`), so any action the landing lost, moved or changed,
-    and any blank line it did not record, shows up in the comparison.
-    """
-    files, lines = [], []
-    _replace(con, "reference_log_lines", table_name, [])
-    names = [f for (f,) in con.execute("select log_file from delta_log_files where table_name = ? order by log_file",
-                                       [table_name]).fetchall()]
-    present = log.describe(names)  # an object store: one listing, then many objects fetched at a time
-    for start in range(0, len(names), FETCH_CHUNK):
-        chunk = names[start:start + FETCH_CHUNK]
-        log.fetch([present[n] for n in chunk if n in present])
-        for log_file in chunk:
-            is_json, data, digest = log_file.endswith(".json"), None, None
-            if log_file in present and is_json:  # a commit is small: read once, then hashed and split
-                data = log.read_bytes(log_file)
-                digest = None if data is None else digest_bytes(data)
-            elif log_file in present:  # a checkpoint is hashed in chunks
-                digest = log.digest(log_file)
-            if digest is None:
-                files.append({"table_name": table_name, "log_file": log_file})
-                continue
-            described = {"table_name": table_name, "log_file": log_file, "sha256": digest.sha256,
-                         "size_bytes": digest.size_bytes, "ends_with_newline": digest.ends_with_newline}
-            files.append(described)
-            if is_json:
-                actions, blank = _json_file_layout(data)
-                described["blank_lines"] = json.dumps(blank, separators=(",", ":"), ensure_ascii=False) if blank else None
-                lines += [{"table_name": table_name, "log_file": log_file, "line_number": line_number,
-                           "line_text": text} for line_number, text in actions]
-                if len(lines) >= batch_rows:
-                    _append(con, "reference_log_lines", lines)
-                    lines = []
-    _append(con, "reference_log_lines", lines)
-    _replace(con, "reference_log_files", table_name, files)
-
-
-def _json_file_layout(data: bytes) -> tuple[list[tuple[int, str]], dict[str, str]]:
-    """The actions of a JSON log file as (line it starts on, its whole lines), and its blank lines
-    ({"<line>": text}).
-
-    Lines are split on b"\n" only (a "\r" stays in its line, as in the landing). A line of only
-    spaces, tabs or "\r" is blank; any other line starts an action, which takes the following
-    lines until their text parses as JSON (a pretty-printed action). Written apart from the
-    landing's parser (which reads a stream of values), so the two check each other."""
-    parts = data.decode("utf-8").split("\n")
-    if data.endswith(b"\n") or not data:  # the empty string after the final newline, or of an empty file
-        parts.pop()
-    actions, blank, index = [], {}, 0
-    while index < len(parts):
-        if parts[index].strip(" \t\r") == "":
-            blank[str(index + 1)] = parts[index]
-            index += 1
-            continue
-        end = index + 1
-        while end < len(parts) and not _parses("\n".join(parts[index:end])):
-            end += 1
-        actions.append((index + 1, "\n".join(parts[index:end])))
-        index = end
-    return actions, blank
-
-
-def _parses(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
-
-
 def load_checkpoint_reference(con: CatalogConnection, table_name: str, log: TableLog, batch_rows: int = 100_000) -> None:
     """Per-action hashes of every Parquet checkpoint row: pyarrow's read, and the catalog's action_json.
 
@@ -451,11 +379,8 @@ _SCHEMAS = {
     "reference_partition_values": pa.schema([("table_name", pa.string()), ("version", pa.int64()),
                                              ("partition_values", pa.string()),
                                              ("typed_partition_values", pa.string())]),
-    "reference_log_files": pa.schema([("table_name", pa.string()), ("log_file", pa.string()), ("sha256", pa.string()),
-                                      ("size_bytes", pa.int64()), ("ends_with_newline", pa.bool_()),
-                                      ("blank_lines", pa.string())]),
-    "reference_log_lines": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),
-                                      ("line_number", pa.int64()), ("line_text", pa.string())]),
+    "reference_log_files": log_file_reference.FILE_SCHEMA,
+    "reference_log_lines": log_file_reference.LINE_SCHEMA,
     "reference_checkpoint_actions": pa.schema([("table_name", pa.string()), ("log_file", pa.string()),
                                                ("line_number", pa.int64()), ("parquet_sha256", pa.string()),
                                                ("catalog_sha256", pa.string())]),

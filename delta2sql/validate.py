@@ -16,6 +16,7 @@ from delta2sql.catalog import Catalog
 from delta2sql.dbt_runner import DbtResult, run_dbt
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
+from delta2sql.log_file_reference import ReReads
 from delta2sql.log_store import TableLog, open_log, session
 from delta2sql.progress import Reporter
 from delta2sql.reference import (
@@ -23,7 +24,6 @@ from delta2sql.reference import (
     delta_rs_cannot_read,
     load_checkpoint_reference,
     load_checksum_reference,
-    load_log_file_reference,
     load_snapshot_reference,
     sample_versions,
 )
@@ -91,26 +91,36 @@ def _require_catalog_commits_on_disk(con, table_name: str, log: TableLog) -> Non
 
 def load_references(catalog: Catalog, tables: list[tuple], levels: tuple[str, ...], num_versions: int,
                     reporter: Reporter, no_reference_reader: dict[str, str]) -> None:
+    """Load each table's reference data. Its log files are re-read on a thread while delta-rs
+    reads its snapshots on this one (log_file_reference.py says why, and how that holds little)."""
     con = catalog.connect()
     try:
         create_reference_tables(con)
-        for table_name, uri, start, latest in tables:
-            log = open_log(uri)
-            if "snapshot" in levels:
-                versions = [] if table_name in no_reference_reader else sample_versions(start, latest, num_versions)
-                reporter.event("references_loading", table=table_name, level="snapshot", versions=versions,
-                               message=f"{table_name}: reading snapshots with delta-rs at versions "
-                                       f"{', '.join(map(str, versions)) or '(none)'}")
-                for error in load_snapshot_reference(con, table_name, uri, versions):
-                    reporter.event("warning", table=table_name, message=f"{table_name}: {error}")
-                load_checksum_reference(con, table_name, log, start, latest)
-            if "bytes" in levels:
-                reporter.event("references_loading", table=table_name, level="bytes",
-                               message=f"{table_name}: re-reading the log files from {log.log_dir}")
-                load_log_file_reference(con, table_name, log)
-                load_checkpoint_reference(con, table_name, log)
+        with ReReads() as rereads:
+            for table_name, uri, start, latest in tables:
+                log, reread = open_log(uri), None
+                if "bytes" in levels:
+                    reporter.event("references_loading", table=table_name, level="bytes",
+                                   message=f"{table_name}: re-reading the log files from {log.log_dir}")
+                    reread = rereads.start(table_name, _landed_log_files(con, table_name), log)
+                if "snapshot" in levels:
+                    versions = [] if table_name in no_reference_reader else sample_versions(start, latest, num_versions)
+                    reporter.event("references_loading", table=table_name, level="snapshot", versions=versions,
+                                   message=f"{table_name}: reading snapshots with delta-rs at versions "
+                                           f"{', '.join(map(str, versions)) or '(none)'}")
+                    for error in load_snapshot_reference(con, table_name, uri, versions):
+                        reporter.event("warning", table=table_name, message=f"{table_name}: {error}")
+                    load_checksum_reference(con, table_name, log, start, latest)
+                if reread is not None:
+                    reread.store(con)
+                    load_checkpoint_reference(con, table_name, log)
     finally:
         con.close()
+
+
+def _landed_log_files(con, table_name: str) -> list[str]:
+    return [f for (f,) in con.execute("select log_file from delta_log_files where table_name = ? order by log_file",
+                                      [table_name]).fetchall()]
 
 
 def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str],
