@@ -86,7 +86,8 @@ class ReReads:
     """Re-reads run one at a time on a thread of their own, beside the caller's work.
 
     Used as a context manager: leaving it waits for the thread (told to stop first when leaving
-    on an exception, checked per file) and then removes the spools."""
+    on an exception, checked before the listing, each fetch and each file) and then removes the
+    spools."""
 
     def __enter__(self) -> Self:
         self._spool_dir = tempfile.TemporaryDirectory(prefix="delta2sql-reread-")

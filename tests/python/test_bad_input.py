@@ -47,15 +47,20 @@ def failed_runs(catalog_path) -> list[tuple]:
         return con.execute("select error from migration_runs where status = 'failed'").fetchall()
 
 
+def failed_migration_errors(table, catalog_path) -> list[str]:
+    """Migrate `table` through the CLI, which must exit 1; the `error` of each JSON event."""
+    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"])
+    assert result.exit_code == 1, result.output
+    return [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
+
+
 @pytest.mark.parametrize("name", sorted(BAD_INPUT_FIXTURES))
 def test_bad_input_fails_cleanly(tmp_path, name):
     build, _ = BAD_INPUT_FIXTURES[name]
     table = tmp_path / name
     build(table)
     catalog_path = tmp_path / "catalog.duckdb"
-    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"])
-    assert result.exit_code == 1, result.output
-    errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
+    errors = failed_migration_errors(table, catalog_path)
     assert errors and MUST_NAME[name] in errors[0]
     # nothing published: at most a table still 'landing', whose run records the failure
     assert [status for _, status in migrated_rows(catalog_path) if status != "landing"] == []
@@ -84,9 +89,7 @@ def test_add_without_path_fails_the_build_and_says_which_column(tmp_path):
     the nulls per column (the add of version 1 is the only one without a path)."""
     build_add_without_path(tmp_path / "t")
     catalog_path = tmp_path / "catalog.duckdb"
-    result = CliRunner().invoke(main, ["migrate", str(tmp_path / "t"), "--catalog", str(catalog_path), "--json"])
-    assert result.exit_code == 1, result.output
-    errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
+    errors = failed_migration_errors(tmp_path / "t", catalog_path)
     assert errors and "not_null_columns_stg_delta_log__adds" in errors[0]
     assert migrated_rows(catalog_path) == [("t", "landed")]  # published, never built
     assert "path: 1 nulls" in errors[0]
@@ -116,9 +119,7 @@ def test_a_commit_removed_after_listing_fails_naming_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runs, "plan_segment", plan_then_remove)
     catalog_path = tmp_path / "catalog.duckdb"
-    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"])
-    assert result.exit_code == 1, result.output
-    errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
+    errors = failed_migration_errors(table, catalog_path)
     assert errors and f"{victim}: listed, but gone when read" in errors[0], errors
     assert all(status == "landing" for _, status in migrated_rows(catalog_path))
 
@@ -143,8 +144,6 @@ def test_a_commit_that_cannot_be_read_fails_naming_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(log_store, "open", refusing_open, raising=False)
     catalog_path = tmp_path / "catalog.duckdb"
-    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog_path), "--json"])
-    assert result.exit_code == 1, result.output
-    errors = [e["error"] for e in map(json.loads, result.output.splitlines()) if e.get("error")]
+    errors = failed_migration_errors(table, catalog_path)
     assert errors and f"{victim}: cannot be read: Permission denied" in errors[0], errors
     assert all(status == "landing" for _, status in migrated_rows(catalog_path))
