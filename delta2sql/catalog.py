@@ -49,7 +49,8 @@ def in_record_batches(data: pa.Table) -> pa.Table:
 
 
 def render_profile(target: str, env: dict[str, str]) -> dict:
-    """The `target` output of profiles.yml, rendered as dbt renders it (env_var, as_number)."""
+    """The `target` output of profiles.yml, rendered as dbt renders it from `env` (env_var,
+    as_number), with none of the dbt vars the CLI passes its own runs (Catalog.dbt_vars)."""
 
     def env_var(name: str, default: str | None = None) -> str:
         if name in env:
@@ -65,7 +66,7 @@ def render_profile(target: str, env: dict[str, str]) -> dict:
         if isinstance(value, dict):
             return {k: render(v) for k, v in value.items()}
         if isinstance(value, str) and "{{" in value:
-            text = jinja.from_string(value).render(env_var=env_var)
+            text = jinja.from_string(value).render(env_var=env_var, var=lambda name, default=None: default)
             return int(text) if value.rstrip().endswith("as_number }}") else text
         return value
 
@@ -88,7 +89,7 @@ class Catalog:
 
     target: str = "duckdb"
     path: Path | None = None
-    extra_env: dict = field(default_factory=dict, hash=False)  # e.g. the Postgres schema
+    extra_env: dict = field(default_factory=dict, hash=False)  # DELTA2SQL_* settings, e.g. the Postgres schema
     memory_limit_bytes: int | None = None  # --memory-limit: a run stops (resumable) past this peak RSS
     max_rows_per_second: float | None = None  # --max-rows-per-second: landed rows, all writers together
 
@@ -99,6 +100,11 @@ class Catalog:
         if self.path is not None:
             values["DELTA2SQL_CATALOG"] = str(self.path.resolve())
         return values
+
+    def dbt_vars(self) -> dict[str, str]:
+        """The same settings as dbt vars (profiles.yml reads each DELTA2SQL_* setting from the var
+        of its name in lower case first), which is how the CLI hands them to its dbt runs."""
+        return {name.lower(): value for name, value in self.env().items()}
 
     @property
     def budget_bytes(self) -> int:

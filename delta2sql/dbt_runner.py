@@ -26,24 +26,10 @@ from delta2sql.project import profiles_dir, project_dir
 class DbtResult:
     success: bool
     run_results: list[dict]  # run_results.json "results"
-    target_path: Path
+    tags: dict[str, list[str]]  # each node's dbt tags, by unique_id
 
 
-@contextmanager
-def _environment(values: dict[str, str]):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-# dbt keeps global state (flags, adapters, the environment it reads): one invocation per process
+# dbt keeps global state (flags, adapters, its invocation context): one invocation per process
 _IN_THIS_PROCESS = threading.Lock()
 _BUILD_LOCK = 1681028977  # advisory lock class of delta2sql's dbt runs; the catalog's schema is the object
 
@@ -74,7 +60,11 @@ def keep_parsed_projects() -> None:
     """For a process that runs dbt again and again (`sync --every`, `worker`): each catalog's
     project is parsed once and handed to every later invocation (dbtRunner(manifest=...)), which
     spares dbt's parse and one manifest write per run (~0.7 s of a 4.3 s catch-up of long x1).
-    One-shot commands do not keep it: the first parse costs a dbt invocation of its own."""
+    One-shot commands do not keep it: the first parse costs a dbt invocation of its own.
+
+    Parsing ahead on a thread while a one-shot migration lands was measured twice and gained
+    nothing on long x1 (the landing's Python and dbt's parse take turns on the GIL; 2026-12-06:
+    24.2 s against 25.5 s, 3 pairs, within the noise) and 0.94x to 1.01x on wide x1."""
     global _PARSED
     if _PARSED is None:
         _PARSED = {}
@@ -83,9 +73,22 @@ def keep_parsed_projects() -> None:
 def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None = None,
             threads: int | None = None) -> DbtResult:
     """Run `dbt <command>` for `catalog`; raise only when dbt itself could not run. `threads`
-    overrides the profile's one node at a time."""
+    overrides the profile's one node at a time.
+
+    The catalog's settings reach dbt as vars (profiles.yml reads them before the environment),
+    not through os.environ, which threads still running beside the build (an object store's
+    downloads, libpq) read: setting and restoring it around dbt raced with them."""
     target_path = Path(tempfile.mkdtemp(prefix="delta2sql-dbt-"))
+    try:
+        return _run_dbt(command, catalog, reporter, dbt_vars, threads, target_path)
+    finally:  # 3 MB a run, left behind until 2026-12-06: one per pass of a resident `sync --every`
+        shutil.rmtree(target_path, ignore_errors=True)
+
+
+def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None, threads: int | None,
+             target_path: Path) -> DbtResult:
     _reuse_parse(target_path, catalog.target)
+    vars_options = ["--vars", _vars_text({**catalog.dbt_vars(), **(dbt_vars or {})})]
     options = [
         "--project-dir", str(project_dir()),
         "--profiles-dir", str(profiles_dir()),
@@ -93,16 +96,16 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
         "--target-path", str(target_path),
         "--log-path", str(target_path / "logs"),
         "--log-level", "none",
+        *vars_options,
     ]
-    vars_options = ["--vars", _vars_text(dbt_vars)] if dbt_vars else []
-    options += vars_options + (["--threads", str(threads)] if threads else [])
+    options += ["--threads", str(threads)] if threads else []
 
     def on_event(event) -> None:
         if event.info.name == "NodeFinished":
             node = event.data.node_info
             reporter.event("dbt_node", node=node.unique_id, status=node.node_status)
 
-    with _one_at_a_time(catalog), _environment(catalog.env()):
+    with _one_at_a_time(catalog):
         manifest = _parsed_project(catalog, options, vars_options)
         # imported here: commands that run no dbt (assess, status) start 2 s sooner
         from dbt.cli.main import dbtRunner
@@ -113,7 +116,8 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
         raise Delta2SqlError(f"dbt {' '.join(command)} could not run: {result.exception}")
     run_results = json.loads(results_file.read_text())["results"]
     _keep_parse(target_path, catalog.target)
-    return DbtResult(success=bool(result.success), run_results=run_results, target_path=target_path)
+    tags = {r.node.unique_id: list(r.node.tags) for r in result.result.results}
+    return DbtResult(success=bool(result.success), run_results=run_results, tags=tags)
 
 
 def _parsed_project(catalog: Catalog, options: list[str], vars_options: list[str]):
@@ -122,7 +126,7 @@ def _parsed_project(catalog: Catalog, options: list[str], vars_options: list[str
     when no parse is kept or dbt could not parse (the run then parses, and reports, itself)."""
     if _PARSED is None:
         return None
-    key = (catalog.target, tuple(sorted(catalog.env().items())), tuple(vars_options))
+    key = (catalog.target, tuple(vars_options))
     if key not in _PARSED:
         from dbt.cli.main import dbtRunner
 

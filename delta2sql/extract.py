@@ -10,6 +10,7 @@ catalog. Which batches to land, and the transactions around them, are `delta2sql
 from __future__ import annotations
 
 import array
+import atexit
 import itertools
 import json
 import os
@@ -283,9 +284,12 @@ _TEMPLATES: dict[int, str] = {}
 
 
 def _checkpoint_template(con: duckdb.DuckDBPyConnection) -> str:
-    """Path of the zero-row Parquet file with the full checkpoint schema (written once per process)."""
+    """Path of the zero-row Parquet file with the full checkpoint schema (written once per process,
+    removed when it exits)."""
     if not _TEMPLATES:
-        path = Path(tempfile.mkdtemp(prefix="delta2sql-")) / "checkpoint_template.parquet"
+        directory = tempfile.mkdtemp(prefix="delta2sql-")
+        atexit.register(shutil.rmtree, directory, True)
+        path = Path(directory) / "checkpoint_template.parquet"
         con.execute(f"copy ({load_sql('checkpoint_template.sql')}) to '{path}' (format parquet)")
         _TEMPLATES[0] = str(path)
     return _TEMPLATES[0]

@@ -125,7 +125,6 @@ def _landed_log_files(con, table_name: str) -> list[str]:
 
 def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str],
                       no_reference_reader: dict[str, str]) -> list[CheckResult]:
-    manifest = json.loads((result.target_path / "manifest.json").read_text())["nodes"]
     results = []
     con = catalog.connect()
     try:
@@ -133,7 +132,7 @@ def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str
             if not is_data_test(node):
                 continue
             check = node_name(node)
-            tags = manifest[node["unique_id"]]["tags"]
+            tags = result.tags[node["unique_id"]]
             level = next((t for t in tags if t in LEVELS), "structure")
             found = findings(con, node) if node["status"] in ("fail", "warn") else []
             for table_name in table_names:
