@@ -66,7 +66,7 @@ def render_profile(target: str, env: dict[str, str]) -> dict:
         if isinstance(value, dict):
             return {k: render(v) for k, v in value.items()}
         if isinstance(value, str) and "{{" in value:
-            text = jinja.from_string(value).render(env_var=env_var, var=lambda name, default=None: default)
+            text = jinja.from_string(value).render(env_var=env_var, var=lambda name, default=None: default)  # no vars
             return int(text) if value.rstrip().endswith("as_number }}") else text
         return value
 
@@ -101,10 +101,11 @@ class Catalog:
             values["DELTA2SQL_CATALOG"] = str(self.path.resolve())
         return values
 
-    def dbt_vars(self) -> dict[str, str]:
-        """The same settings as dbt vars (profiles.yml reads each DELTA2SQL_* setting from the var
-        of its name in lower case first), which is how the CLI hands them to its dbt runs."""
-        return {name.lower(): value for name, value in self.env().items()}
+    def dbt_vars(self) -> dict[str, dict[str, str]]:
+        """The same settings as the dbt var profiles.yml reads them from first, which is how the
+        CLI hands them to its dbt runs. dbt renders a var that is a string as Jinja (a catalog in
+        a folder named `a{{b` would be another file), and leaves the strings in a mapping as they are."""
+        return {"delta2sql_settings": self.env()}
 
     @property
     def budget_bytes(self) -> int:

@@ -7,7 +7,6 @@ catalogs (tests, a fleet of tables) never share dbt's manifest or run_results.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import tempfile
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from delta2sql import dbt_parses
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError
 from delta2sql.progress import Reporter
@@ -60,11 +60,7 @@ def keep_parsed_projects() -> None:
     """For a process that runs dbt again and again (`sync --every`, `worker`): each catalog's
     project is parsed once and handed to every later invocation (dbtRunner(manifest=...)), which
     spares dbt's parse and one manifest write per run (~0.7 s of a 4.3 s catch-up of long x1).
-    One-shot commands do not keep it: the first parse costs a dbt invocation of its own.
-
-    Parsing ahead on a thread while a one-shot migration lands was measured twice and gained
-    nothing on long x1 (the landing's Python and dbt's parse take turns on the GIL; 2026-12-06:
-    24.2 s against 25.5 s, 3 pairs, within the noise) and 0.94x to 1.01x on wide x1."""
+    One-shot commands do not keep it: the first parse costs a dbt invocation of its own."""
     global _PARSED
     if _PARSED is None:
         _PARSED = {}
@@ -87,17 +83,9 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
 
 def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None, threads: int | None,
              target_path: Path) -> DbtResult:
-    _reuse_parse(target_path, catalog.target)
-    vars_options = ["--vars", _vars_text({**catalog.dbt_vars(), **(dbt_vars or {})})]
-    options = [
-        "--project-dir", str(project_dir()),
-        "--profiles-dir", str(profiles_dir()),
-        "--target", catalog.target,
-        "--target-path", str(target_path),
-        "--log-path", str(target_path / "logs"),
-        "--log-level", "none",
-        *vars_options,
-    ]
+    vars_text = _all_vars_text(catalog, dbt_vars)
+    dbt_parses.seed(target_path, catalog.target, vars_text)
+    options = [*_options(catalog, vars_text), "--target-path", str(target_path), "--log-path", str(target_path / "logs")]
     options += ["--threads", str(threads)] if threads else []
 
     def on_event(event) -> None:
@@ -106,7 +94,7 @@ def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars:
             reporter.event("dbt_node", node=node.unique_id, status=node.node_status)
 
     with _one_at_a_time(catalog):
-        manifest = _parsed_project(catalog, options, vars_options)
+        manifest = _parsed_project(catalog, options, vars_text)
         # imported here: commands that run no dbt (assess, status) start 2 s sooner
         from dbt.cli.main import dbtRunner
 
@@ -115,18 +103,38 @@ def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars:
     if result.exception is not None or not results_file.exists():
         raise Delta2SqlError(f"dbt {' '.join(command)} could not run: {result.exception}")
     run_results = json.loads(results_file.read_text())["results"]
-    _keep_parse(target_path, catalog.target)
+    dbt_parses.keep(target_path, catalog.target, vars_text)
     tags = {r.node.unique_id: list(r.node.tags) for r in result.result.results}
     return DbtResult(success=bool(result.success), run_results=run_results, tags=tags)
 
 
-def _parsed_project(catalog: Catalog, options: list[str], vars_options: list[str]):
+def parse_ahead(catalog: Catalog) -> None:
+    """Start parsing the project for the next build of `catalog` in a child process
+    (dbt_parses), unless a parse for it is kept on disk already or under way. Not in a resident
+    process, which keeps each catalog's parse in memory (keep_parsed_projects)."""
+    if _PARSED is not None:
+        return
+    vars_text = _all_vars_text(catalog, None)
+    dbt_parses.parse_ahead(_options(catalog, vars_text), catalog.target, vars_text)
+
+
+def _options(catalog: Catalog, vars_text: str) -> list[str]:
+    return ["--project-dir", str(project_dir()), "--profiles-dir", str(profiles_dir()), "--target", catalog.target,
+            "--log-level", "none", "--vars", vars_text]
+
+
+def _all_vars_text(catalog: Catalog, dbt_vars: dict | None) -> str:
+    """The run's vars: the catalog's settings (profiles.yml) and the command's own."""
+    return _vars_text({**catalog.dbt_vars(), **(dbt_vars or {})})
+
+
+def _parsed_project(catalog: Catalog, options: list[str], vars_text: str):
     """The kept parse of the project for this catalog and these vars (relations are named after
     the catalog's schema or file, and the vars are compiled in), parsing it now if needed; None
     when no parse is kept or dbt could not parse (the run then parses, and reports, itself)."""
     if _PARSED is None:
         return None
-    key = (catalog.target, tuple(vars_options))
+    key = (catalog.target, vars_text)
     if key not in _PARSED:
         from dbt.cli.main import dbtRunner
 
@@ -146,28 +154,6 @@ def _vars_text(dbt_vars: dict) -> str:
                    for c in text)
 
 
-def _parse_cache(target: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"delta2sql-partial-parse-{os.getuid()}-{target}.msgpack"
-
-
-def _reuse_parse(target_path: Path, target: str) -> None:
-    """Seed the new target directory with the last parse of this project for this target.
-
-    dbt parsing costs seconds per invocation; with the cached manifest dbt re-parses only what
-    changed (it checks file hashes, the profile and the vars itself)."""
-    cache = _parse_cache(target)
-    if cache.exists():
-        shutil.copyfile(cache, target_path / "partial_parse.msgpack")
-
-
-def _keep_parse(target_path: Path, target: str) -> None:
-    parsed = target_path / "partial_parse.msgpack"
-    if parsed.exists():
-        temporary = _parse_cache(target).with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(parsed, temporary)
-        os.replace(temporary, _parse_cache(target))  # atomic: concurrent runs never read half a file
-
-
 def failed_nodes(result: DbtResult) -> list[dict]:
     """Nodes that did not succeed: errors, failed tests and whatever was skipped because of them."""
     return [r for r in result.run_results if r["status"] not in ("success", "pass", "warn")]
@@ -175,7 +161,8 @@ def failed_nodes(result: DbtResult) -> list[dict]:
 
 def plain_dbt_command(catalog: Catalog) -> str:
     """The shell command that runs plain dbt on `catalog` from any directory: the same models
-    and tests, the same profile, with the variables the CLI sets for its own dbt runs."""
+    and tests, the same profile, with the environment variables for the settings the CLI hands
+    its own dbt runs as vars."""
     variables = " ".join(f"{name}={shlex.quote(value)}" for name, value in catalog.env().items())
     return (f"{variables} dbt build --project-dir {shlex.quote(str(project_dir()))} "
             f"--profiles-dir {shlex.quote(str(profiles_dir()))}")

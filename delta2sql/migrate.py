@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from delta2sql import lifecycle
 from delta2sql.catalog import Catalog, CatalogConnection
-from delta2sql.dbt_runner import failed_nodes, run_dbt
+from delta2sql.dbt_runner import failed_nodes, parse_ahead, run_dbt
 from delta2sql.errors import CatalogBusy, Delta2SqlError
 from delta2sql.landing_schema import create_landing_tables
 from delta2sql.log_store import open_log, session, use_storage_options
@@ -72,7 +72,8 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
                                   "catalog_version": spec.catalog_version})
     try:
         with lock or nullcontext(), _connect(catalog, spec.name, options, reporter) as con:
-            result = land_table(con, spec.name, open_log(spec.path), catalog.target, table_options, reporter)
+            result = land_table(con, spec.name, open_log(spec.path), catalog.target, table_options, reporter,
+                                on_landing=_parse_ahead_hook(catalog))
     except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
         error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
         reporter.event("table_failed", table=spec.name, error=error)  # people read it once, in migration_finished
@@ -84,6 +85,13 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
         files=result.files, actions=result.actions, bytes=result.bytes, warnings=result.warnings,
         seconds=time.perf_counter() - started,
     )
+
+
+def _parse_ahead_hook(catalog: Catalog):
+    """dbt's parse for the build, started in a child process while the batches land (dbt_parses).
+    Not under --memory-limit: the child's memory (~130 MiB) is not this process's, which the
+    limit is checked against, yet it is the migration's."""
+    return None if catalog.memory_limit_bytes else lambda: parse_ahead(catalog)
 
 
 def _connect(catalog: Catalog, table_name: str, options: RunOptions, reporter: Reporter) -> CatalogConnection:
