@@ -124,7 +124,7 @@ def test_a_parse_ahead_that_fails_or_is_never_taken_leaves_nothing(tmp_path, mon
     assert not dbt_parses.cache_file("duckdb", '{"a": 1}').exists()
 
     dbt_parses.parse_ahead(broken, "duckdb", '{"a": 2}')
-    [(process, directory)] = dbt_parses._AHEAD.values()
+    process, directory = dbt_parses._AHEAD[dbt_parses.cache_file("duckdb", '{"a": 2}')]  # beside this worker's others
     dbt_parses._stop_parses_ahead()
     assert process.returncode is not None and not directory.exists() and dbt_parses._AHEAD == {}
     assert not list(tmp_path.glob("delta2sql-dbt-*"))
