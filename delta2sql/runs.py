@@ -389,12 +389,12 @@ def _open_run_once_its_owner_is_gone(con: CatalogConnection, table_name: str, op
 
 
 def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: str, options: RunOptions,
-               reporter: Reporter, on_landing: Callable[[], None] | None = None) -> LandingResult:
+               reporter: Reporter, on_landing: Callable[[int], None] | None = None) -> LandingResult:
     """Bring `table_name`'s landing rows up to the log (or `options.version`): resume an
     unfinished run, start a full run for a new table (or with `full_refresh`), or catch up a
     landed one with the versions after its published version. Raises Delta2SqlError.
 
-    `on_landing` is called once the plan holds and batches are about to land (not for a table
+    `on_landing(bytes)` is called with the log bytes about to land, once the plan holds (not for a table
     already up to date, nor for a log refused while planning)."""
     started = time.perf_counter()
     create_landing_tables(con)
@@ -461,7 +461,7 @@ def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: s
                            warnings=segment.warnings)
     try:
         if on_landing is not None:
-            on_landing()
+            on_landing(sum(batch.bytes for batch in batches[skip:]))
         _land_batches(con, table_name, segment, run, batches, skip, options, reporter, result)
         con.analyze(("delta_log_actions", "delta_log_files", "delta_log_tables"))
         con.flush()

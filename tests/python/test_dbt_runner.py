@@ -17,7 +17,7 @@ from conftest import RecordingReporter
 from deltalake import write_deltalake
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
-from delta2sql import dbt_parses
+from delta2sql import dbt_parses, migrate
 from delta2sql.catalog import Catalog
 from delta2sql.migrate import TableSpec, migrate_tables
 
@@ -79,6 +79,7 @@ def test_a_new_catalog_build_takes_the_parse_started_ahead_and_a_catch_up_starts
     and the build waits for that parse and takes it; the catch-up after it finds the parse kept
     and starts no child."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # no parse kept from an earlier test
+    monkeypatch.setattr(migrate, "PARSE_AHEAD_MIN_BYTES", 0)  # this small table too
     table = tmp_path / "orders"
     DELTALAKE_FIXTURES["checkpoints"](table)
     catalog = Catalog(path=tmp_path / "new.duckdb")
