@@ -2,7 +2,7 @@
 
 Levels are dbt tags: `structure` (keys, contiguity, orphan removes, protocol violations),
 `snapshot` (live files == delta-rs at sampled versions; counts == `.crc` / `_last_checkpoint`),
-`bytes` (log files unchanged, JSON commits rebuilt byte for byte, checkpoint rows hash-equal).
+`bytes` (log files unchanged, JSON commits rebuilt byte for byte, checkpoint rows equal as typed values).
 Results land in `validation_results` (one row per table and check) and come back to the caller.
 """
 

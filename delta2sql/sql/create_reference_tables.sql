@@ -42,12 +42,24 @@ create table if not exists reference_log_lines (
     line_text         varchar not null  -- the action's whole lines (one, or several when pretty-printed)
 );
 
-create table if not exists reference_checkpoint_actions (
+-- Replaced by the two tables below: one row per checkpoint row was 1.8M rows of hashes per
+-- validation of a wide table.
+drop table if exists reference_checkpoint_actions;
+
+create table if not exists reference_checkpoint_files (
+    table_name        varchar not null,
+    log_file          varchar not null, -- a Parquet checkpoint file (a part, a V2 top file or a sidecar)
+    action_rows       bigint  not null, -- its rows holding an action, as pyarrow reads them
+    equal_rows        bigint  not null  -- of those, the rows whose catalog action_json, read back into the
+                                        -- Parquet column's type, is the same value
+);
+
+create table if not exists reference_checkpoint_differences (
     table_name        varchar not null,
     log_file          varchar not null,
-    line_number       bigint  not null,
-    parquet_sha256    varchar,          -- sha256 of '<action>:' || the typed action, as pyarrow reads the Parquet
-    catalog_sha256    varchar           -- the same, of the catalog's action_json read back into that type
+    line_number       bigint  not null, -- 1-based row of the file
+    parquet_action    varchar,          -- '<action>:' || the typed action as JSON, as pyarrow reads the row
+    catalog_action    varchar           -- the same, of the catalog's action_json read back into that type
 );
 
 create table if not exists reference_version_checksums (

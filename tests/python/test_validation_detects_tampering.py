@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import RecordingReporter
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
@@ -71,6 +72,29 @@ def test_altered_checkpoint_action_is_detected(migrated):
             and line_number = (select max(line_number) from delta_log_actions where source = 'checkpoint' and action_type = 'add')
     """)
     assert failing_checks(catalog) == {"assert_checkpoint_actions_match_parquet"}
+    with catalog.connect() as con:  # the row itself is named, with both sides
+        [(parquet_action, catalog_action)] = con.execute(
+            "select parquet_action, catalog_action from reference_checkpoint_differences").fetchall()
+    assert parquet_action.replace('"size":', '"size":9') == catalog_action
+
+
+def test_checkpoint_row_the_parquet_lacks_is_detected(migrated):
+    """A row past the checkpoint file's last row is one validation's batches never read: the
+    count of the file's actions in the catalog is what shows it."""
+    table, catalog = migrated
+    checkpoint = max((table / "_delta_log").glob("*.checkpoint.parquet"))  # the one landed
+    rows = pq.read_metadata(checkpoint).num_rows
+    with catalog.connect() as con:
+        others = ", ".join(c for c in con.columns("delta_log_actions") if c != "line_number")
+    tamper_catalog(catalog, f"""
+        insert into delta_log_actions ({others}, line_number)
+        select {others}, line_number + 1 from delta_log_actions
+        where source = 'checkpoint' and line_number = {rows}
+    """)
+    results = {c.check_name: c for c in validate_tables(catalog, RecordingReporter())}
+    check = results["assert_checkpoint_actions_match_parquet"]
+    assert check.status == "fail"
+    assert (check.expected, check.observed) == (f"{rows} actions, all equal", f"{rows + 1} actions, {rows} equal")
 
 
 def test_wrong_file_size_is_detected(migrated):

@@ -1,7 +1,9 @@
 {{ config(tags=['bytes']) }}
 -- Every row of every Parquet checkpoint file (parts and sidecars) is in the catalog, action by
--- action: the hash of pyarrow's read of the row equals the hash of the catalog's action_json read
--- back into the same type (delta2sql/reference.py), and no row is missing or extra.
+-- action: validation compared pyarrow's read of each row with the catalog's action_json read back
+-- into the same type (delta2sql/reference.py), and stored a count per file and the rows that
+-- differ. A file is whole when the catalog holds as many of its actions as pyarrow read, and all
+-- of those were equal; a row the catalog lacks, adds or altered is named with both sides.
 
 with checkpoint_actions as (
     select * from {{ ref('base_delta_log__published_actions') }}
@@ -9,31 +11,63 @@ with checkpoint_actions as (
         and {{ references_loaded('table_name', 'bytes') }}
 ),
 
-reference_actions as (
-    select * from {{ source('validation', 'reference_checkpoint_actions') }}
+reference_files as (
+    select * from {{ source('validation', 'reference_checkpoint_files') }}
     where {{ in_scope('table_name') }} and {{ references_loaded('table_name', 'bytes') }}
 ),
 
-compared as (
+reference_differences as (
+    select * from {{ source('validation', 'reference_checkpoint_differences') }}
+    where {{ in_scope('table_name') }} and {{ references_loaded('table_name', 'bytes') }}
+),
+
+catalog_files as (
+    select table_name, log_file, count(*) as catalog_rows
+    from checkpoint_actions
+    group by table_name, log_file
+),
+
+compared_files as (
     select
-        coalesce(checkpoint_actions.table_name, reference_actions.table_name) as table_name,
-        coalesce(checkpoint_actions.log_file, reference_actions.log_file) as log_file,
-        coalesce(checkpoint_actions.line_number, reference_actions.line_number) as line_number,
+        coalesce(catalog_files.table_name, reference_files.table_name) as table_name,
+        coalesce(catalog_files.log_file, reference_files.log_file) as log_file,
+        cast(null as bigint) as line_number,
         case
-            when reference_actions.line_number is null then 'added'
-            when reference_actions.parquet_sha256 is null then 'identical'  -- an all-null row holds no action
-            when checkpoint_actions.line_number is null then 'removed'
-            when reference_actions.catalog_sha256 is distinct from reference_actions.parquet_sha256 then 'modified'
+            when reference_files.log_file is null then 'added'  -- a checkpoint file validation never read
+            when coalesce(catalog_files.catalog_rows, 0) <> reference_files.action_rows then 'modified'
+            when reference_files.equal_rows <> reference_files.action_rows then 'modified'
             else 'identical'
         end as diff_status,
-        reference_actions.parquet_sha256 as expected,
-        reference_actions.catalog_sha256 as observed
-    from checkpoint_actions
-    full outer join reference_actions
-        on checkpoint_actions.table_name = reference_actions.table_name
-        and checkpoint_actions.log_file = reference_actions.log_file
-        and checkpoint_actions.line_number = reference_actions.line_number
+        coalesce(cast(reference_files.action_rows as varchar) || ' actions, all equal', 'not read by validation')
+            as expected,
+        cast(coalesce(catalog_files.catalog_rows, 0) as varchar) || ' actions, '
+            || cast(coalesce(reference_files.equal_rows, 0) as varchar) || ' equal' as observed
+    from catalog_files
+    full outer join reference_files
+        on catalog_files.table_name = reference_files.table_name
+        and catalog_files.log_file = reference_files.log_file
+),
+
+compared_rows as (
+    select
+        table_name,
+        log_file,
+        line_number,
+        case
+            when catalog_action is null then 'removed'
+            when parquet_action is null then 'added'
+            else 'modified'
+        end as diff_status,
+        parquet_action as expected,
+        catalog_action as observed
+    from reference_differences
+),
+
+differences as (
+    select * from compared_files
+    where diff_status <> 'identical'
+    union all
+    select * from compared_rows
 )
 
-select * from compared
-where diff_status <> 'identical'
+select * from differences
