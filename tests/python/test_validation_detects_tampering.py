@@ -11,6 +11,7 @@ from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from delta2sql.dbt_runner import run_dbt
 from delta2sql.fingerprint import relation_fingerprint
 from delta2sql.migrate import TableSpec, migrate_tables
+from delta2sql.reference import create_reference_tables
 from delta2sql.validate import validate_tables
 
 
@@ -94,7 +95,26 @@ def test_checkpoint_row_the_parquet_lacks_is_detected(migrated):
     results = {c.check_name: c for c in validate_tables(catalog, RecordingReporter())}
     check = results["assert_checkpoint_actions_match_parquet"]
     assert check.status == "fail"
-    assert (check.expected, check.observed) == (f"{rows} actions, all equal", f"{rows + 1} actions, {rows} equal")
+    assert (check.expected, check.observed) == (f"actions: {rows}, all equal", f"actions: {rows + 1}, equal: {rows}")
+
+
+def test_checkpoint_row_held_twice_is_detected(migrated):
+    """A line of the checkpoint the catalog holds twice, both copies right: the file's count of
+    actions compared equal exceeds the rows pyarrow read."""
+    table, catalog = migrated
+    checkpoint = max((table / "_delta_log").glob("*.checkpoint.parquet"))
+    rows = pq.read_metadata(checkpoint).num_rows
+    with catalog.connect() as con:
+        columns = ", ".join(con.columns("delta_log_actions"))
+    tamper_catalog(catalog, f"""
+        insert into delta_log_actions ({columns})
+        select {columns} from delta_log_actions
+        where source = 'checkpoint' and action_type = 'protocol'
+    """)
+    results = {c.check_name: c for c in validate_tables(catalog, RecordingReporter())}
+    check = results["assert_checkpoint_actions_match_parquet"]
+    assert check.status == "fail"
+    assert (check.expected, check.observed) == (f"actions: {rows}, all equal", f"actions: {rows + 1}, equal: {rows + 1}")
 
 
 def test_wrong_file_size_is_detected(migrated):
@@ -122,3 +142,26 @@ def test_delta_rs_snapshots_are_delta_rs_at_each_version_though_the_log_went_fur
             files = snapshot[0]
             expected = pa.table(deltalake.DeltaTable(str(table), version=version).get_add_actions())
             assert sorted(files.column("path").to_pylist()) == sorted(expected.column("path").to_pylist()), versions
+
+
+def test_a_catalog_validated_with_checkpoint_hashes_is_asked_to_validate_again(migrated):
+    """A catalog validated before checkpoint rows were compared per file holds their hashes in
+    reference_checkpoint_actions, and no per-file counts: the next delta2sql command drops that
+    table and records those validations' bytes level as not run, so plain dbt warns that the
+    table needs `delta2sql validate` instead of finding its checkpoint files unread."""
+    _, catalog = migrated
+    with catalog.connect() as con:
+        con.execute("drop table reference_checkpoint_files")
+        con.execute("drop table reference_checkpoint_differences")
+        con.execute("create table reference_checkpoint_actions (table_name varchar, log_file varchar, "
+                    "line_number bigint, parquet_sha256 varchar, catalog_sha256 varchar)")
+    with catalog.connect() as con:
+        create_reference_tables(con)
+        assert not con.relation_exists("reference_checkpoint_actions")
+        [(levels,)] = con.execute("select distinct levels from validation_runs").fetchall()
+    assert "bytes" not in levels and "snapshot" in levels
+    result = run_dbt(["test", "--select", "tag:bytes", "tag:validation_state"], catalog, RecordingReporter())
+    statuses = {r["unique_id"].split(".")[2]: r["status"] for r in result.run_results}
+    assert statuses["assert_checkpoint_actions_match_parquet"] == "pass"  # nothing loaded to compare
+    assert statuses["assert_tables_validated_at_latest_version"] == "warn"
+    assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))

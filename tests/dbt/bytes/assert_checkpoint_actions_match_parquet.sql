@@ -1,9 +1,10 @@
 {{ config(tags=['bytes']) }}
 -- Every row of every Parquet checkpoint file (parts and sidecars) is in the catalog, action by
 -- action: validation compared pyarrow's read of each row with the catalog's action_json read back
--- into the same type (delta2sql/reference.py), and stored a count per file and the rows that
--- differ. A file is whole when the catalog holds as many of its actions as pyarrow read, and all
--- of those were equal; a row the catalog lacks, adds or altered is named with both sides.
+-- into the same type (delta2sql/reference.py), and stored a count per file and the first rows
+-- that differ. A file is whole when the catalog holds as many of its actions as pyarrow read and
+-- each compared pair was equal. A row the catalog lacks or altered inside the file's rows is
+-- named, with both sides; one outside them (which validation does not read) shows in the count.
 
 with checkpoint_actions as (
     select * from {{ ref('base_delta_log__published_actions') }}
@@ -38,10 +39,10 @@ compared_files as (
             when reference_files.equal_rows <> reference_files.action_rows then 'modified'
             else 'identical'
         end as diff_status,
-        coalesce(cast(reference_files.action_rows as varchar) || ' actions, all equal', 'not read by validation')
+        coalesce('actions: ' || cast(reference_files.action_rows as varchar) || ', all equal', 'not read by validation')
             as expected,
-        cast(coalesce(catalog_files.catalog_rows, 0) as varchar) || ' actions, '
-            || cast(coalesce(reference_files.equal_rows, 0) as varchar) || ' equal' as observed
+        'actions: ' || cast(coalesce(catalog_files.catalog_rows, 0) as varchar) || ', equal: '
+            || cast(coalesce(reference_files.equal_rows, 0) as varchar) as observed
     from catalog_files
     full outer join reference_files
         on catalog_files.table_name = reference_files.table_name
@@ -54,8 +55,8 @@ compared_rows as (
         log_file,
         line_number,
         case
-            when catalog_action is null then 'removed'
-            when parquet_action is null then 'added'
+            when catalog_action is null then 'removed'  -- no catalog row at this line
+            when parquet_action is null then 'added'  -- a catalog row at a line holding no action
             else 'modified'
         end as diff_status,
         parquet_action as expected,

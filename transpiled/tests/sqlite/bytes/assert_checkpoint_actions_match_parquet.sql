@@ -2,9 +2,10 @@
 {{ config(tags=['bytes']) }}
 -- Every row of every Parquet checkpoint file (parts and sidecars) is in the catalog, action by
 -- action: validation compared pyarrow's read of each row with the catalog's action_json read back
--- into the same type (delta2sql/reference.py), and stored a count per file and the rows that
--- differ. A file is whole when the catalog holds as many of its actions as pyarrow read, and all
--- of those were equal; a row the catalog lacks, adds or altered is named with both sides.
+-- into the same type (delta2sql/reference.py), and stored a count per file and the first rows
+-- that differ. A file is whole when the catalog holds as many of its actions as pyarrow read and
+-- each compared pair was equal. A row the catalog lacks or altered inside the file's rows is
+-- named, with both sides; one outside them (which validation does not read) shows in the count.
 WITH checkpoint_actions AS (
   SELECT
     *
@@ -47,10 +48,10 @@ WITH checkpoint_actions AS (
       ELSE 'identical'
     END AS diff_status,
     COALESCE(
-      CAST(reference_files.action_rows AS TEXT) || ' actions, all equal',
+      'actions: ' || CAST(reference_files.action_rows AS TEXT) || ', all equal',
       'not read by validation'
     ) AS expected,
-    CAST(COALESCE(catalog_files.catalog_rows, 0) AS TEXT) || ' actions, ' || CAST(COALESCE(reference_files.equal_rows, 0) AS TEXT) || ' equal' AS observed
+    'actions: ' || CAST(COALESCE(catalog_files.catalog_rows, 0) AS TEXT) || ', equal: ' || CAST(COALESCE(reference_files.equal_rows, 0) AS TEXT) AS observed
   FROM catalog_files
   FULL OUTER JOIN reference_files
     ON catalog_files.table_name = reference_files.table_name
@@ -62,9 +63,9 @@ WITH checkpoint_actions AS (
     line_number,
     CASE
       WHEN catalog_action IS NULL
-      THEN 'removed'
+      THEN 'removed' /* no catalog row at this line */
       WHEN parquet_action IS NULL
-      THEN 'added'
+      THEN 'added' /* a catalog row at a line holding no action */
       ELSE 'modified'
     END AS diff_status,
     parquet_action AS expected,
