@@ -108,13 +108,14 @@ def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars:
     return DbtResult(success=bool(result.success), run_results=run_results, tags=tags)
 
 
-def parse_ahead(catalog: Catalog) -> None:
-    """Start parsing the project for the next build of `catalog` in a child process
-    (dbt_parses), unless a parse for it is kept on disk already or under way. Not in a resident
-    process, which keeps each catalog's parse in memory (keep_parsed_projects)."""
+def parse_ahead(catalog: Catalog, dbt_vars: dict | None = None) -> None:
+    """Start parsing the project for the next dbt run of `catalog` with these vars (the build's:
+    none of its own) in a child process (dbt_parses), unless a parse for them is kept on disk
+    already or under way. Not in a resident process, which keeps each catalog's parse in memory
+    (keep_parsed_projects)."""
     if _PARSED is not None:
         return
-    vars_text = _all_vars_text(catalog, None)
+    vars_text = _all_vars_text(catalog, dbt_vars)
     dbt_parses.parse_ahead(_options(catalog, vars_text), catalog.target, vars_text)
 
 

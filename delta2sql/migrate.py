@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from delta2sql import lifecycle
+from delta2sql import dbt_parses, lifecycle
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.dbt_runner import failed_nodes, parse_ahead, run_dbt
 from delta2sql.errors import CatalogBusy, Delta2SqlError
@@ -87,9 +87,6 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
     )
 
 
-PARSE_AHEAD_MIN_BYTES = 32 << 20  # of log to land: long x1's 83 MB land in ~9 s, 32 MB in ~3.5 s
-
-
 def _parse_ahead_hook(catalog: Catalog):
     """dbt's parse for the build, started in a child process while the batches land (dbt_parses),
     when they are enough to hide it: the child takes ~6 s (its own start and dbt's import
@@ -98,7 +95,12 @@ def _parse_ahead_hook(catalog: Catalog):
     process's, which the limit is checked against, yet it is the migration's."""
     if catalog.memory_limit_bytes:
         return None
-    return lambda landing_bytes: parse_ahead(catalog) if landing_bytes >= PARSE_AHEAD_MIN_BYTES else None
+
+    def on_landing(landing_bytes: int) -> None:
+        if landing_bytes >= dbt_parses.PARSE_AHEAD_MIN_BYTES:
+            parse_ahead(catalog)
+
+    return on_landing
 
 
 def _connect(catalog: Catalog, table_name: str, options: RunOptions, reporter: Reporter) -> CatalogConnection:

@@ -17,9 +17,10 @@ from conftest import RecordingReporter
 from deltalake import write_deltalake
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
-from delta2sql import dbt_parses, migrate
+from delta2sql import dbt_parses
 from delta2sql.catalog import Catalog
 from delta2sql.migrate import TableSpec, migrate_tables
+from delta2sql.validate import validate_tables
 
 
 class RecordingEnviron(MutableMapping):
@@ -79,7 +80,7 @@ def test_a_new_catalog_build_takes_the_parse_started_ahead_and_a_catch_up_starts
     and the build waits for that parse and takes it; the catch-up after it finds the parse kept
     and starts no child."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # no parse kept from an earlier test
-    monkeypatch.setattr(migrate, "PARSE_AHEAD_MIN_BYTES", 0)  # this small table too
+    monkeypatch.setattr(dbt_parses, "PARSE_AHEAD_MIN_BYTES", 0)  # this small table too
     table = tmp_path / "orders"
     DELTALAKE_FIXTURES["checkpoints"](table)
     catalog = Catalog(path=tmp_path / "new.duckdb")
@@ -110,6 +111,41 @@ def test_a_new_catalog_build_takes_the_parse_started_ahead_and_a_catch_up_starts
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
     assert outcome.status == "migrated" and outcome.mode == "catch_up", outcome.error
     assert len(started) == 1 and taken[1] == (started[0], None)
+
+
+def test_a_validation_parses_ahead_for_its_own_vars_and_the_next_one_finds_it(tmp_path, monkeypatch):
+    """validate's vars name its table, so the migration's parse does not serve its tests: it
+    starts one while the references load, and its tests take it; the validation after it
+    starts none."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(dbt_parses, "PARSE_AHEAD_MIN_BYTES", 0)
+    table = tmp_path / "orders"
+    DELTALAKE_FIXTURES["checkpoints"](table)
+    catalog = Catalog(path=tmp_path / "new.duckdb")
+    [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    kept_by_migrate = set(tmp_path.glob("delta2sql-partial-parse-*"))
+    started, taken = [], []
+    start, seed = dbt_parses.parse_ahead, dbt_parses.seed
+
+    def recording_start(options, target, vars_text):
+        before = set(dbt_parses._AHEAD)
+        start(options, target, vars_text)
+        started.extend(set(dbt_parses._AHEAD) - before)
+
+    def recording_seed(target_path, target, vars_text):
+        ahead = dbt_parses._AHEAD.get(dbt_parses.cache_file(target, vars_text))
+        seed(target_path, target, vars_text)
+        taken.append(ahead and ahead[0].returncode)
+
+    monkeypatch.setattr(dbt_parses, "parse_ahead", recording_start)
+    monkeypatch.setattr(dbt_parses, "seed", recording_seed)
+
+    assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
+    assert len(started) == 1 and started[0] not in kept_by_migrate and taken == [0]
+    assert started[0].exists()
+    assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
+    assert len(started) == 1 and taken == [0, None]
 
 
 def test_a_parse_ahead_that_fails_or_is_never_taken_leaves_nothing(tmp_path, monkeypatch):
