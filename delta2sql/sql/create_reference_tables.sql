@@ -42,10 +42,8 @@ create table if not exists reference_log_lines (
     line_text         varchar not null  -- the action's whole lines (one, or several when pretty-printed)
 );
 
--- Replaced by the two tables below: one row per checkpoint row was 1.8M rows of hashes per
--- validation of a wide table.
-drop table if exists reference_checkpoint_actions;
-
+-- Checkpoint rows compared per file (reference.load_checkpoint_reference); the per-row hashes
+-- of older catalogs (reference_checkpoint_actions) are let go by reference.create_reference_tables.
 create table if not exists reference_checkpoint_files (
     table_name        varchar not null,
     log_file          varchar not null, -- a Parquet checkpoint file (a part, a V2 top file or a sidecar)
