@@ -3,7 +3,8 @@
 dbt parses the whole project unless the target directory holds a parse made with the same vars
 and profile (`partial_parse.msgpack`; dbt checks the file hashes, the vars and the profile
 itself). The CLI's dbt runs name the catalog in their vars, so a parse is kept per catalog and
-vars (`seed` / `keep`): a catch-up or a validate finds the parse of the migration before it.
+vars (`seed` / `keep`): a catch-up finds the parse of the migration before it, and a validate the
+one of the validation before it (a one-table validation's vars name the table too).
 
 A new catalog has none: its first migrate paid dbt's full parse after the landing (2.8 s, 5.7 s
 the first time in a process). `parse_ahead` runs `dbt parse` in a child process while the
@@ -11,6 +12,7 @@ batches land, on the core the landing leaves idle, for `seed` to hand to the bui
 into DuckDB 0.89x of the time before (it landed with about one core busy), wide x1 unchanged
 (1.4 cores busy). A thread would not do: the landing's Python and dbt's parse took turns on
 the GIL, and long x1 gained nothing (README, "dbt's parse ahead, in a child process").
+`validate` starts one the same way while its references load, for its tests' vars.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ KEPT_PARSES = 8  # catalogs whose parse is kept (about 1 MB each); the oldest go
 # Of log to land or to validate, for a parse ahead to be hidden by the work it runs beside: the
 # child takes ~6 s; long x1's 83 MB land in ~9 s, 32 MB in ~3.5 s (validating them takes longer).
 PARSE_AHEAD_MIN_BYTES = 32 << 20
-PARSE_AHEAD_SECONDS = 300  # a child parse still running this long after the build asked for it is stopped
+PARSE_AHEAD_SECONDS = 300  # a child parse still running this long after the run asked for it is stopped
 
 _AHEAD: dict[Path, tuple[subprocess.Popen, Path]] = {}  # parses under way, by the cache file they are for
 _AHEAD_LOCK = threading.Lock()  # tables of a fleet land, and start parses, on threads of their own
@@ -116,7 +118,7 @@ def _modified(path: Path) -> float:
 
 @atexit.register
 def _stop_parses_ahead() -> None:
-    """A parse nobody waited for (the landing failed): stopped, its directory removed."""
+    """A parse nobody waited for (the landing or the validation failed): stopped, its directory removed."""
     with _AHEAD_LOCK:
         for process, target_path in _AHEAD.values():
             process.kill()

@@ -109,10 +109,10 @@ def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars:
 
 
 def parse_ahead(catalog: Catalog, dbt_vars: dict | None = None) -> None:
-    """Start parsing the project for the next dbt run of `catalog` with these vars (the build's:
-    none of its own) in a child process (dbt_parses), unless a parse for them is kept on disk
-    already or under way. Not in a resident process, which keeps each catalog's parse in memory
-    (keep_parsed_projects)."""
+    """Start parsing the project for the next dbt run of `catalog` in a child process
+    (dbt_parses), unless a parse for it is kept on disk already or under way. `dbt_vars`: the
+    run's own vars, as it will give them to run_dbt (None for a build). Not in a resident
+    process, which keeps each catalog's parse in memory (keep_parsed_projects)."""
     if _PARSED is not None:
         return
     vars_text = _all_vars_text(catalog, dbt_vars)

@@ -449,9 +449,15 @@ def create_reference_tables(con: CatalogConnection) -> None:
     as not run, so plain dbt asks for a new `delta2sql validate` (ADR 0004) instead of finding
     every checkpoint file unread."""
     if con.relation_exists("reference_checkpoint_actions"):
-        if con.relation_exists("validation_runs"):
-            con.execute("update validation_runs set levels = replace(levels, 'bytes', '') where levels like '%bytes%'")
-        con.execute("drop table reference_checkpoint_actions")
+        con.begin()  # both or neither; another process may be letting them go at the same time
+        try:
+            if con.relation_exists("validation_runs"):
+                con.execute("update validation_runs set levels = replace(levels, 'bytes', '') where levels like '%bytes%'")
+            con.execute("drop table if exists reference_checkpoint_actions")
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
     con.execute_script(load_sql("create_reference_tables.sql"))
 
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from delta2sql import dbt_parses
-from delta2sql.catalog import Catalog
+from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.dbt_runner import DbtResult, parse_ahead, run_dbt
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import load_sql
@@ -156,19 +156,21 @@ def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str
     return results
 
 
-def _references_hide_a_parse(con, catalog: Catalog, table_names: list[str]) -> bool:
-    """Whether dbt's parse for the tests may run ahead, in a child process, while the references
-    load (dbt_parses): validate's vars name the table, so the migration's parse does not serve
-    them, and the tests paid a full parse after the references (3.7 s of validating wide x1). Only
-    when the landed log is large enough to hide the child's ~6 s, and not under a memory limit:
-    the child's ~130 MiB are not this process's, which the limit is checked against. Its memory
-    adds to delta-rs's only early on; delta-rs peaks later in its load."""
-    if catalog.memory_limit_bytes or not table_names:
+def _worth_parsing_ahead(con: CatalogConnection, catalog: Catalog, table_names: list[str], levels: tuple[str, ...],
+                         no_reference_reader: dict[str, str]) -> bool:
+    """Whether dbt's parse for the tests should run ahead, in a child process, while the
+    references load (dbt_parses): the vars of a one-table validation name the table, so the
+    migration's kept parse does not serve them, and the tests paid a full parse after the
+    references (3.7 s of validating wide x1). Only when references load at all (bytes, or snapshots
+    delta-rs can read), for a landed log large enough to hide the child's ~6 s, and not under a
+    memory limit: the child's ~130 MiB are not this process's, which the limit is checked against.
+    Its memory adds to delta-rs's only early on; delta-rs peaks later in its load."""
+    loads_references = "bytes" in levels or (
+        "snapshot" in levels and any(name not in no_reference_reader for name in table_names))
+    if catalog.memory_limit_bytes or not loads_references:
         return False
-    marks = ", ".join("?" * len(table_names))
-    [(landed,)] = con.execute(
-        f"select coalesce(sum(size_bytes), 0) from delta_log_files where table_name in ({marks})", table_names).fetchall()
-    return landed >= dbt_parses.PARSE_AHEAD_MIN_BYTES
+    landed = dict(con.execute("select table_name, sum(size_bytes) from delta_log_files group by table_name").fetchall())
+    return sum(landed.get(name) or 0 for name in table_names) >= dbt_parses.PARSE_AHEAD_MIN_BYTES
 
 
 def validate_tables(
@@ -190,7 +192,7 @@ def _validate_tables(catalog: Catalog, reporter: Reporter, names: list[str] | No
         tables = _migrated_tables(con, names)
         no_reference_reader = {name: why for name, *_ in tables if (why := delta_rs_cannot_read(con, name))}
         dbt_vars = {"table_name": tables[0][0]} if len(tables) == 1 else None
-        if _references_hide_a_parse(con, catalog, [t[0] for t in tables]):
+        if tables and _worth_parsing_ahead(con, catalog, [t[0] for t in tables], levels, no_reference_reader):
             parse_ahead(catalog, dbt_vars)
     finally:
         con.close()

@@ -17,7 +17,7 @@ from conftest import RecordingReporter
 from deltalake import write_deltalake
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
-from delta2sql import dbt_parses
+from delta2sql import dbt_parses, validate
 from delta2sql.catalog import Catalog
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.validate import validate_tables
@@ -146,6 +146,10 @@ def test_a_validation_parses_ahead_for_its_own_vars_and_the_next_one_finds_it(tm
     assert started[0].exists()
     assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
     assert len(started) == 1 and taken == [0, None]
+    with catalog.connect() as con:  # levels that load no references have nothing to hide a parse behind
+        assert not validate._worth_parsing_ahead(con, catalog, ["orders"], ("structure",), {})
+        assert not validate._worth_parsing_ahead(con, catalog, ["orders"], ("snapshot",), {"orders": "geospatial"})
+        assert validate._worth_parsing_ahead(con, catalog, ["orders"], ("snapshot",), {})
 
 
 def test_a_parse_ahead_that_fails_or_is_never_taken_leaves_nothing(tmp_path, monkeypatch):
