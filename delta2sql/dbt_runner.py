@@ -108,12 +108,17 @@ def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars:
     return DbtResult(success=bool(result.success), run_results=run_results, tags=tags)
 
 
-def parse_ahead(catalog: Catalog, dbt_vars: dict | None = None) -> None:
+def parse_ahead(catalog: Catalog, log_bytes: int, dbt_vars: dict | None = None) -> None:
     """Start parsing the project for the next dbt run of `catalog` in a child process
-    (dbt_parses), unless a parse for it is kept on disk already or under way. `dbt_vars`: the
-    run's own vars, as it will give them to run_dbt (None for a build). Not in a resident
-    process, which keeps each catalog's parse in memory (keep_parsed_projects)."""
-    if _PARSED is not None:
+    (dbt_parses), while `log_bytes` of log land or are re-read, unless a parse for it is kept on
+    disk already or under way. `dbt_vars`: the run's own vars, as it will give them to run_dbt
+    (None for a build). Only when that work can hide the child: it takes ~6 s (its own start and
+    dbt's import included), where a small landing ends in a second and the run would wait for it
+    longer than it parses itself (dbt_parses.PARSE_AHEAD_MIN_BYTES). Not under a memory limit:
+    the child's ~130 MiB are not this process's, which the limit is checked against, yet they are
+    the command's. Not in a resident process, which keeps each catalog's parse in memory
+    (keep_parsed_projects)."""
+    if _PARSED is not None or catalog.memory_limit_bytes or log_bytes < dbt_parses.PARSE_AHEAD_MIN_BYTES:
         return
     vars_text = _all_vars_text(catalog, dbt_vars)
     dbt_parses.parse_ahead(_options(catalog, vars_text), catalog.target, vars_text)

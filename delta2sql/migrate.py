@@ -11,6 +11,7 @@ checks all succeeded is marked `migrated`; `validate` remains the full proof.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from delta2sql import dbt_parses, lifecycle
+from delta2sql import lifecycle
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.dbt_runner import failed_nodes, parse_ahead, run_dbt
 from delta2sql.errors import CatalogBusy, Delta2SqlError
@@ -73,7 +74,7 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
     try:
         with lock or nullcontext(), _connect(catalog, spec.name, options, reporter) as con:
             result = land_table(con, spec.name, open_log(spec.path), catalog.target, table_options, reporter,
-                                on_landing=_parse_ahead_hook(catalog))
+                                on_landing=functools.partial(parse_ahead, catalog))
     except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
         error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
         reporter.event("table_failed", table=spec.name, error=error)  # people read it once, in migration_finished
@@ -85,22 +86,6 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
         files=result.files, actions=result.actions, bytes=result.bytes, warnings=result.warnings,
         seconds=time.perf_counter() - started,
     )
-
-
-def _parse_ahead_hook(catalog: Catalog):
-    """dbt's parse for the build, started in a child process while the batches land (dbt_parses),
-    when they are enough to hide it: the child takes ~6 s (its own start and dbt's import
-    included), where a small landing ends in a second and the build would wait for it longer
-    than it parses itself. Not under --memory-limit: the child's memory (~130 MiB) is not this
-    process's, which the limit is checked against, yet it is the migration's."""
-    if catalog.memory_limit_bytes:
-        return None
-
-    def on_landing(landing_bytes: int) -> None:
-        if landing_bytes >= dbt_parses.PARSE_AHEAD_MIN_BYTES:
-            parse_ahead(catalog)
-
-    return on_landing
 
 
 def _connect(catalog: Catalog, table_name: str, options: RunOptions, reporter: Reporter) -> CatalogConnection:

@@ -225,12 +225,9 @@ def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: 
         files, has_deleted_rows, dv_error, partition_types = snapshot
         snapshots.append({"table_name": table_name, "version": version, "num_files": files.num_rows,
                           "has_deleted_rows": has_deleted_rows, "reader_error": dv_error})
-        schema = _SCHEMAS["reference_snapshot_files"]
         for batch in files.to_batches(max_chunksize=SNAPSHOT_LOAD_ROWS):  # each with its texts only as stored
-            rows = pa.Table.from_batches([batch])
-            rows = rows.add_column(0, "table_name", pa.repeat(pa.scalar(table_name, pa.string()), rows.num_rows))
-            rows = rows.add_column(1, "version", pa.repeat(pa.scalar(version, pa.int64()), rows.num_rows))
-            con.load_arrow("reference_snapshot_files", rows.select(schema.names).cast(schema))
+            con.load_arrow("reference_snapshot_files", _in_schema(
+                pa.Table.from_batches([batch]), "reference_snapshot_files", table_name=table_name, version=version))
         _append(con, "reference_partition_values", _typed_catalog_partitions(con, table_name, version, partition_types))
     _replace(con, "reference_snapshots", table_name, snapshots)
     return errors
@@ -299,8 +296,8 @@ def load_checkpoint_reference(con: CatalogConnection, table_name: str, log: Tabl
                 counts = {name: counts[name] + batch_counts[name] for name in counts}
                 differences = differences.slice(0, KEPT_CHECKPOINT_DIFFERENCES - kept)
                 if differences.num_rows:
-                    con.load_arrow("reference_checkpoint_differences", _with_file(
-                        differences, table_name, log_file, "reference_checkpoint_differences"))
+                    con.load_arrow("reference_checkpoint_differences", _in_schema(
+                        differences, "reference_checkpoint_differences", table_name=table_name, log_file=log_file))
                     kept += differences.num_rows
                 first = last + 1
             _append(con, "reference_checkpoint_files", [{"table_name": table_name, "log_file": log_file, **counts}])
@@ -362,11 +359,12 @@ def _compare_checkpoint_rows(comparer, parquet_rows: pa.Table, catalog_rows: pa.
         comparer.execute("drop table if exists compared")
 
 
-def _with_file(rows: pa.Table, table_name: str, log_file: str, table: str) -> pa.Table:
-    """`rows` with the table's name and the log file's in front, in `table`'s schema."""
-    rows = rows.add_column(0, "table_name", pa.repeat(pa.scalar(table_name, pa.string()), rows.num_rows))
-    rows = rows.add_column(1, "log_file", pa.repeat(pa.scalar(log_file, pa.string()), rows.num_rows))
-    return rows.cast(_SCHEMAS[table])
+def _in_schema(rows: pa.Table, table: str, **constants) -> pa.Table:
+    """`rows` with a column of each constant value (the table's name, ...), in `table`'s schema."""
+    schema = _SCHEMAS[table]
+    for name, value in constants.items():
+        rows = rows.append_column(name, pa.repeat(pa.scalar(value, schema.field(name).type), rows.num_rows))
+    return rows.select(schema.names).cast(schema)
 
 
 def load_checksum_reference(con: CatalogConnection, table_name: str, log: TableLog, start: int, latest: int) -> None:

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from delta2sql import dbt_parses
 from delta2sql.catalog import Catalog, CatalogConnection
 from delta2sql.dbt_runner import DbtResult, parse_ahead, run_dbt
 from delta2sql.errors import Delta2SqlError
@@ -156,21 +155,18 @@ def _results_from_dbt(catalog: Catalog, result: DbtResult, table_names: list[str
     return results
 
 
-def _worth_parsing_ahead(con: CatalogConnection, catalog: Catalog, table_names: list[str], levels: tuple[str, ...],
-                         no_reference_reader: dict[str, str]) -> bool:
-    """Whether dbt's parse for the tests should run ahead, in a child process, while the
-    references load (dbt_parses): the vars of a one-table validation name the table, so the
-    migration's kept parse does not serve them, and the tests paid a full parse after the
-    references (3.7 s of validating wide x1). Only when references load at all (bytes, or snapshots
-    delta-rs can read), for a landed log large enough to hide the child's ~6 s, and not under a
-    memory limit: the child's ~130 MiB are not this process's, which the limit is checked against.
-    Its memory adds to delta-rs's only early on; delta-rs peaks later in its load."""
-    loads_references = "bytes" in levels or (
-        "snapshot" in levels and any(name not in no_reference_reader for name in table_names))
-    if catalog.memory_limit_bytes or not loads_references:
-        return False
+def _loads_references(table_names: list[str], levels: tuple[str, ...], no_reference_reader: dict[str, str]) -> bool:
+    """Whether this validation loads references (bytes, or snapshots delta-rs can read), which a
+    parse of dbt's project for its tests can run ahead of (dbt_runner.parse_ahead): the vars of a
+    one-table validation name the table, so the migration's kept parse does not serve them, and
+    the tests paid a full parse after the references (3.7 s of validating wide x1). The child's
+    memory adds to delta-rs's only early on; delta-rs peaks later in its load."""
+    return "bytes" in levels or ("snapshot" in levels and any(name not in no_reference_reader for name in table_names))
+
+
+def _landed_bytes(con: CatalogConnection, table_names: list[str]) -> int:
     landed = dict(con.execute("select table_name, sum(size_bytes) from delta_log_files group by table_name").fetchall())
-    return sum(landed.get(name) or 0 for name in table_names) >= dbt_parses.PARSE_AHEAD_MIN_BYTES
+    return sum(landed.get(name) or 0 for name in table_names)
 
 
 def validate_tables(
@@ -192,8 +188,9 @@ def _validate_tables(catalog: Catalog, reporter: Reporter, names: list[str] | No
         tables = _migrated_tables(con, names)
         no_reference_reader = {name: why for name, *_ in tables if (why := delta_rs_cannot_read(con, name))}
         dbt_vars = {"table_name": tables[0][0]} if len(tables) == 1 else None
-        if tables and _worth_parsing_ahead(con, catalog, [t[0] for t in tables], levels, no_reference_reader):
-            parse_ahead(catalog, dbt_vars)
+        names_found = [t[0] for t in tables]
+        if tables and _loads_references(names_found, levels, no_reference_reader):
+            parse_ahead(catalog, _landed_bytes(con, names_found), dbt_vars)
     finally:
         con.close()
     if not tables:

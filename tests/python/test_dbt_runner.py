@@ -75,15 +75,19 @@ def test_a_migration_builds_the_catalog_without_writing_the_environment(catalog,
     assert built_version == latest_version
 
 
-def test_a_new_catalog_build_takes_the_parse_started_ahead_and_a_catch_up_starts_none(tmp_path, monkeypatch):
-    """The first migration into a catalog parses dbt's project in a child process while it lands,
-    and the build waits for that parse and takes it; the catch-up after it finds the parse kept
-    and starts no child."""
+def new_catalog_of_a_small_table(tmp_path, monkeypatch) -> tuple:
+    """(table, catalog): a new catalog for a Delta table small enough to land in a second, with
+    no parse kept from an earlier test and parses started ahead for it all the same."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # no parse kept from an earlier test
     monkeypatch.setattr(dbt_parses, "PARSE_AHEAD_MIN_BYTES", 0)  # this small table too
     table = tmp_path / "orders"
     DELTALAKE_FIXTURES["checkpoints"](table)
-    catalog = Catalog(path=tmp_path / "new.duckdb")
+    return table, Catalog(path=tmp_path / "new.duckdb")
+
+
+def record_parses(monkeypatch) -> tuple[list, list]:
+    """(started, taken): the cache file of each parse started ahead; for each dbt run, the cache
+    file of its vars and the exit code of the child it took (None: no child under way)."""
     started, taken = [], []
     start, seed = dbt_parses.parse_ahead, dbt_parses.seed
 
@@ -100,6 +104,15 @@ def test_a_new_catalog_build_takes_the_parse_started_ahead_and_a_catch_up_starts
 
     monkeypatch.setattr(dbt_parses, "parse_ahead", recording_start)
     monkeypatch.setattr(dbt_parses, "seed", recording_seed)
+    return started, taken
+
+
+def test_a_new_catalog_build_takes_the_parse_started_ahead_and_a_catch_up_starts_none(tmp_path, monkeypatch):
+    """The first migration into a catalog parses dbt's project in a child process while it lands,
+    and the build waits for that parse and takes it; the catch-up after it finds the parse kept
+    and starts no child."""
+    table, catalog = new_catalog_of_a_small_table(tmp_path, monkeypatch)
+    started, taken = record_parses(monkeypatch)
 
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
     assert outcome.status == "migrated", outcome.error
@@ -117,39 +130,21 @@ def test_a_validation_parses_ahead_for_its_own_vars_and_the_next_one_finds_it(tm
     """validate's vars name its table, so the migration's parse does not serve its tests: it
     starts one while the references load, and its tests take it; the validation after it
     starts none."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(dbt_parses, "PARSE_AHEAD_MIN_BYTES", 0)
-    table = tmp_path / "orders"
-    DELTALAKE_FIXTURES["checkpoints"](table)
-    catalog = Catalog(path=tmp_path / "new.duckdb")
+    table, catalog = new_catalog_of_a_small_table(tmp_path, monkeypatch)
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
     assert outcome.status == "migrated", outcome.error
     kept_by_migrate = set(tmp_path.glob("delta2sql-partial-parse-*"))
-    started, taken = [], []
-    start, seed = dbt_parses.parse_ahead, dbt_parses.seed
-
-    def recording_start(options, target, vars_text):
-        before = set(dbt_parses._AHEAD)
-        start(options, target, vars_text)
-        started.extend(set(dbt_parses._AHEAD) - before)
-
-    def recording_seed(target_path, target, vars_text):
-        ahead = dbt_parses._AHEAD.get(dbt_parses.cache_file(target, vars_text))
-        seed(target_path, target, vars_text)
-        taken.append(ahead and ahead[0].returncode)
-
-    monkeypatch.setattr(dbt_parses, "parse_ahead", recording_start)
-    monkeypatch.setattr(dbt_parses, "seed", recording_seed)
+    started, taken = record_parses(monkeypatch)
 
     assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
-    assert len(started) == 1 and started[0] not in kept_by_migrate and taken == [0]
+    assert len(started) == 1 and started[0] not in kept_by_migrate and taken == [(started[0], 0)]
     assert started[0].exists()
     assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
-    assert len(started) == 1 and taken == [0, None]
-    with catalog.connect() as con:  # levels that load no references have nothing to hide a parse behind
-        assert not validate._worth_parsing_ahead(con, catalog, ["orders"], ("structure",), {})
-        assert not validate._worth_parsing_ahead(con, catalog, ["orders"], ("snapshot",), {"orders": "geospatial"})
-        assert validate._worth_parsing_ahead(con, catalog, ["orders"], ("snapshot",), {})
+    assert len(started) == 1 and taken == [(started[0], 0), (started[0], None)]
+    # levels that load no references have nothing to hide a parse behind
+    assert not validate._loads_references(["orders"], ("structure",), {})
+    assert not validate._loads_references(["orders"], ("snapshot",), {"orders": "geospatial"})
+    assert validate._loads_references(["orders"], ("snapshot",), {})
 
 
 def test_a_parse_ahead_that_fails_or_is_never_taken_leaves_nothing(tmp_path, monkeypatch):
