@@ -78,7 +78,10 @@ def render_profile(target: str, env: dict[str, str]) -> dict:
 
 
 DEFAULT_MEMORY_LIMIT_BYTES = 1 << 30  # without --memory-limit, DuckDB's cap comes from this budget (not enforced)
-DUCKDB_SHARE = 0.625  # of it, DuckDB's: 640 MB of 1 GB
+DUCKDB_SHARE = 0.625  # of it, the landing DuckDB's: 640 MB of 1 GB
+# and dbt's: 512 MB of 1 GB. dbt's run may be in a process of its own (dbt_ahead), its Python and
+# dbt beside this process's ~190 MiB: wide x1's build peaked at 1,024-1,032 MiB for the two with 640 MB.
+DBT_DUCKDB_SHARE = 0.5
 LANDING_HEADROOM_BYTES = 200 << 20  # beside DuckDB while landing: a batch's Arrow and Python objects
 MIN_DUCKDB_MEMORY_BYTES = 256 << 20
 
@@ -113,9 +116,9 @@ class Catalog:
 
     @property
     def duckdb_memory_limit(self) -> str:
-        """DuckDB's cap (the landing reader's and dbt's), its share of the process's budget: past
-        it DuckDB spills to disk. Python, pyarrow and dbt take the rest."""
-        return f"{int(self.budget_bytes * DUCKDB_SHARE) >> 20}MB"
+        """The cap of dbt's DuckDB, its share of the command's budget: past it DuckDB spills to
+        disk. Python, pyarrow and dbt take the rest, in one process or two."""
+        return f"{int(self.budget_bytes * DBT_DUCKDB_SHARE) >> 20}MB"
 
     def landing_memory_limit(self, held_bytes: int | None) -> tuple[int, bool]:
         """DuckDB's cap in bytes while landing, beside the `held_bytes` the process already holds,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from delta2sql import dbt_parses
+from delta2sql import dbt_ahead, dbt_parses
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError
 from delta2sql.progress import Reporter
@@ -52,6 +52,9 @@ def _one_at_a_time(catalog: Catalog):
                 con.raw.execute("select pg_advisory_unlock(%s, hashtext(%s))", key)
 
 
+# The DuckDB catalog of this process's last dbt run in it (_open_here)
+_OPENED_HERE: Path | None = None
+
 # Parsed projects kept by a resident process (keep_parsed_projects), by what the parse depends on.
 _PARSED: dict[tuple, object] | None = None
 
@@ -84,44 +87,69 @@ def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: 
 def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None, threads: int | None,
              target_path: Path) -> DbtResult:
     vars_text = _all_vars_text(catalog, dbt_vars)
-    dbt_parses.seed(target_path, catalog.target, vars_text)
     options = [*_options(catalog, vars_text), "--target-path", str(target_path), "--log-path", str(target_path / "logs")]
     options += ["--threads", str(threads)] if threads else []
 
-    def on_event(event) -> None:
-        if event.info.name == "NodeFinished":
-            node = event.data.node_info
-            reporter.event("dbt_node", node=node.unique_id, status=node.node_status)
+    def on_node(unique_id: str, status: str) -> None:
+        reporter.event("dbt_node", node=unique_id, status=status)
 
     with _one_at_a_time(catalog):
-        manifest = _parsed_project(catalog, options, vars_text)
-        # imported here: commands that run no dbt (assess, status) start 2 s sooner
-        from dbt.cli.main import dbtRunner
-
-        result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*command, *options])
+        if _open_here(catalog):
+            dbt_ahead.discard(catalog.target, vars_text)
+            outcome = None
+        else:
+            outcome = dbt_ahead.run(catalog.target, vars_text, [*command, *options], on_node)
+        if outcome is None:
+            outcome = _run_here(command, catalog, options, vars_text, target_path, on_node)
     results_file = target_path / "run_results.json"
-    if result.exception is not None or not results_file.exists():
-        raise Delta2SqlError(f"dbt {' '.join(command)} could not run: {result.exception}")
+    if outcome.exception is not None or not results_file.exists():
+        raise Delta2SqlError(f"dbt {' '.join(command)} could not run: {outcome.exception}")
     run_results = json.loads(results_file.read_text())["results"]
     dbt_parses.keep(target_path, catalog.target, vars_text)
-    tags = {r.node.unique_id: list(r.node.tags) for r in result.result.results}
-    return DbtResult(success=bool(result.success), run_results=run_results, tags=tags)
+    return DbtResult(success=outcome.success, run_results=run_results, tags=outcome.tags)
 
 
-def parse_ahead(catalog: Catalog, log_bytes: int, dbt_vars: dict | None = None) -> None:
-    """Start parsing the project for the next dbt run of `catalog` in a child process
-    (dbt_parses), while `log_bytes` of log land or are re-read, unless a parse for it is kept on
-    disk already or under way. `dbt_vars`: the run's own vars, as it will give them to run_dbt
-    (None for a build). Only when that work can hide the child: it takes ~6 s (its own start and
-    dbt's import included), where a small landing ends in a second and the run would wait for it
-    longer than it parses itself (dbt_parses.PARSE_AHEAD_MIN_BYTES). Not under a memory limit:
-    the child's ~130 MiB are not this process's, which the limit is checked against, yet they are
-    the command's. Not in a resident process, which keeps each catalog's parse in memory
+def _run_here(command: list[str], catalog: Catalog, options: list[str], vars_text: str, target_path: Path,
+              on_node) -> dbt_ahead.Outcome:
+    """The run in this process, from the parse kept for these vars if there is one."""
+    dbt_parses.seed(target_path, catalog.target, vars_text)
+
+    def on_event(event) -> None:
+        if event.info.name == "NodeFinished":
+            on_node(event.data.node_info.unique_id, event.data.node_info.node_status)
+
+    manifest = _parsed_project(catalog, options, vars_text)
+    # imported here: commands that run no dbt (assess, status) start 2 s sooner
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*command, *options])
+    global _OPENED_HERE
+    _OPENED_HERE = catalog.path.resolve() if catalog.target == "duckdb" else None
+    nodes = result.result.results if result.exception is None and hasattr(result.result, "results") else []
+    return dbt_ahead.Outcome(success=bool(result.success),
+                             exception=None if result.exception is None else str(result.exception),
+                             tags={r.node.unique_id: list(r.node.tags) for r in nodes})
+
+
+def start_ahead(catalog: Catalog, log_bytes: int, dbt_vars: dict | None = None) -> None:
+    """Make dbt ready for the next run of `catalog` in a child process (dbt_ahead) while
+    `log_bytes` of log land or are re-read. `dbt_vars`: the run's own vars, as it will give them
+    to run_dbt (None for a build). Only when that work can hide the child: it takes ~6 s, where a
+    small landing ends in a second and the run would wait for it (dbt_ahead.MIN_BYTES). Not
+    under a memory limit: the child's ~130 MiB while it parses, and its build's, are not this
+    process's, which the limit is checked against, yet they are the command's. Not in a resident
+    process, which has dbt imported and keeps each catalog's parse in memory
     (keep_parsed_projects)."""
-    if _PARSED is not None or catalog.memory_limit_bytes or log_bytes < dbt_parses.PARSE_AHEAD_MIN_BYTES:
+    if _PARSED is not None or catalog.memory_limit_bytes or log_bytes < dbt_ahead.MIN_BYTES or _open_here(catalog):
         return
     vars_text = _all_vars_text(catalog, dbt_vars)
-    dbt_parses.parse_ahead(_options(catalog, vars_text), catalog.target, vars_text)
+    dbt_ahead.start(_options(catalog, vars_text), catalog.target, vars_text)
+
+
+def _open_here(catalog: Catalog) -> bool:
+    """Whether a dbt run in this process left `catalog` open: dbt-duckdb keeps the last DuckDB
+    file it ran on open, and locked against other processes, a child's run included."""
+    return catalog.target == "duckdb" and _OPENED_HERE == catalog.path.resolve()
 
 
 def _options(catalog: Catalog, vars_text: str) -> list[str]:

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from delta2sql import dbt_ahead
 from delta2sql.batches import Batch
 from delta2sql.catalog import CatalogConnection
 from delta2sql.errors import DeltaLogError, UnsupportedTableError
@@ -403,7 +404,8 @@ class LogReader:
             self.con.execute(load_sql("create_landing_tables.sql"))
         self.con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
         # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
-        memory_limit, reduced = catalog.catalog.landing_memory_limit(resident_bytes())
+        held = resident_bytes()
+        memory_limit, reduced = catalog.catalog.landing_memory_limit(held and held + dbt_ahead.held_bytes())
         self._cap, self._share = memory_limit, share
         self._set_cap(share)
         self.con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine

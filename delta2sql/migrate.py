@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from delta2sql import lifecycle
 from delta2sql.catalog import Catalog, CatalogConnection
-from delta2sql.dbt_runner import failed_nodes, parse_ahead, run_dbt
+from delta2sql.dbt_runner import failed_nodes, run_dbt, start_ahead
 from delta2sql.errors import CatalogBusy, Delta2SqlError
 from delta2sql.landing_schema import create_landing_tables
 from delta2sql.log_store import open_log, session, use_storage_options
@@ -74,7 +74,7 @@ def _land(spec: TableSpec, catalog: Catalog, reporter: Reporter, options: RunOpt
     try:
         with lock or nullcontext(), _connect(catalog, spec.name, options, reporter) as con:
             result = land_table(con, spec.name, open_log(spec.path), catalog.target, table_options, reporter,
-                                on_landing=functools.partial(parse_ahead, catalog))
+                                on_landing=functools.partial(start_ahead, catalog))
     except Exception as exc:  # noqa: BLE001 - one table's failure (bad log, disk full, lost connection) stops only it
         error = str(exc) if isinstance(exc, Delta2SqlError) else f"unexpected: {exc!r}"
         reporter.event("table_failed", table=spec.name, error=error)  # people read it once, in migration_finished

@@ -1,5 +1,5 @@
-"""The CLI's own dbt runs (dbt_runner, dbt_parses): what they leave in the process and on disk,
-and the parse of the project started ahead of a new catalog's build.
+"""The CLI's own dbt runs (dbt_runner, dbt_parses, dbt_ahead): what they leave in the process and
+on disk, and dbt made ready in a child process ahead of the run that needs it.
 
 They hand dbt the catalog's settings as vars. They used to set the DELTA2SQL_* variables in os.environ around each run and restore them,
 while threads of the same process (an object store's downloads, libpq, delta-rs) read it: a
@@ -9,16 +9,23 @@ write there races with them, and Python's own iteration of os.environ fails when
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+import textwrap
+import time
 from collections.abc import MutableMapping
+from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from conftest import RecordingReporter
 from deltalake import write_deltalake
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
-from delta2sql import dbt_parses, validate
+from delta2sql import dbt_ahead, dbt_parses, dbt_runner, validate
 from delta2sql.catalog import Catalog
+from delta2sql.errors import Delta2SqlError
 from delta2sql.migrate import TableSpec, migrate_tables
 from delta2sql.validate import validate_tables
 
@@ -77,93 +84,181 @@ def test_a_migration_builds_the_catalog_without_writing_the_environment(catalog,
 
 def new_catalog_of_a_small_table(tmp_path, monkeypatch) -> tuple:
     """(table, catalog): a new catalog for a Delta table small enough to land in a second, with
-    no parse kept from an earlier test and parses started ahead for it all the same."""
+    no parse kept from an earlier test and dbt made ready ahead for it all the same."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # no parse kept from an earlier test
-    monkeypatch.setattr(dbt_parses, "PARSE_AHEAD_MIN_BYTES", 0)  # this small table too
+    monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 0)  # this small table too
     table = tmp_path / "orders"
     DELTALAKE_FIXTURES["checkpoints"](table)
     return table, Catalog(path=tmp_path / "new.duckdb")
 
 
-def record_parses(monkeypatch) -> tuple[list, list]:
-    """(started, taken): the cache file of each parse started ahead; for each dbt run, the cache
-    file of its vars and the exit code of the child it took (None: no child under way)."""
-    started, taken = [], []
-    start, seed = dbt_parses.parse_ahead, dbt_parses.seed
+def record_children(monkeypatch) -> tuple[list, list]:
+    """(started, runs): the vars of each child started ahead; for each dbt run, its vars, whether
+    a child ran it, and that child's exit code."""
+    started, runs = [], []
+    start, run = dbt_ahead.start, dbt_ahead.run
 
     def recording_start(options, target, vars_text):
-        before = set(dbt_parses._AHEAD)
+        before = set(dbt_ahead._CHILDREN)
         start(options, target, vars_text)
-        started.extend(set(dbt_parses._AHEAD) - before)
+        started.extend(vars_text for _, vars_text in set(dbt_ahead._CHILDREN) - before)
 
-    def recording_seed(target_path, target, vars_text):
-        cache = dbt_parses.cache_file(target, vars_text)
-        ahead = dbt_parses._AHEAD.get(cache)
-        seed(target_path, target, vars_text)
-        taken.append((cache, ahead and ahead[0].returncode))
+    def recording_run(target, vars_text, args, on_node):
+        child = dbt_ahead._CHILDREN.get((target, vars_text))
+        outcome = run(target, vars_text, args, on_node)
+        runs.append((vars_text, outcome is not None, child and child.process.returncode))
+        return outcome
 
-    monkeypatch.setattr(dbt_parses, "parse_ahead", recording_start)
-    monkeypatch.setattr(dbt_parses, "seed", recording_seed)
-    return started, taken
+    monkeypatch.setattr(dbt_ahead, "start", recording_start)
+    monkeypatch.setattr(dbt_ahead, "run", recording_run)
+    return started, runs
 
 
-def test_a_new_catalog_build_takes_the_parse_started_ahead_and_a_catch_up_starts_none(tmp_path, monkeypatch):
-    """The first migration into a catalog parses dbt's project in a child process while it lands,
-    and the build waits for that parse and takes it; the catch-up after it finds the parse kept
-    and starts no child."""
+def test_a_build_runs_in_the_child_made_ready_while_it_landed(tmp_path, monkeypatch):
+    """The first migration into a catalog makes dbt ready in a child process while it lands;
+    the build runs there, its nodes reported as they finish, and its parse is kept. A catch-up
+    of enough log starts another, which starts from that parse."""
     table, catalog = new_catalog_of_a_small_table(tmp_path, monkeypatch)
-    started, taken = record_parses(monkeypatch)
+    started, runs = record_children(monkeypatch)
+    reporter = RecordingReporter()
 
-    [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
+    [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, reporter)
     assert outcome.status == "migrated", outcome.error
-    assert len(started) == 1 and taken == [(started[0], 0)]  # the build's own vars; the child exited cleanly
-    assert started[0].exists()
-    assert not list(tmp_path.glob("delta2sql-dbt-*"))  # the child's directory too
+    assert len(started) == 1 and runs == [(started[0], True, 0)]  # the build's own vars; the child exited cleanly
+    nodes = [fields["node"] for kind, fields in reporter.events if kind == "dbt_node"]
+    assert "model.delta2sql.delta_files" in nodes and len(nodes) == len(set(nodes)) > 40
+    assert dbt_parses.cache_file("duckdb", started[0]).exists()
+    assert not list(tmp_path.glob("delta2sql-dbt-*"))  # neither the run's directory nor the child's
 
     write_deltalake(table, pa.table({"id": pa.array([1, 2], pa.int64())}), mode="append", schema_mode="merge")
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
     assert outcome.status == "migrated" and outcome.mode == "catch_up", outcome.error
-    assert len(started) == 1 and taken[1] == (started[0], None)
+    assert started == [started[0]] * 2 and runs[1] == (started[0], True, 0)
 
 
-def test_a_validation_parses_ahead_for_its_own_vars_and_the_next_one_finds_it(tmp_path, monkeypatch):
-    """validate's vars name its table, so the migration's parse does not serve its tests: it
-    starts one while the references load, and its tests take it; the validation after it
-    starts none."""
+def test_a_validation_makes_dbt_ready_for_its_own_vars(tmp_path, monkeypatch):
+    """validate's vars name its table: it starts a child for them while the references load, and
+    its tests run there; levels that load no references have nothing to hide a child behind."""
     table, catalog = new_catalog_of_a_small_table(tmp_path, monkeypatch)
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
     assert outcome.status == "migrated", outcome.error
     kept_by_migrate = set(tmp_path.glob("delta2sql-partial-parse-*"))
-    started, taken = record_parses(monkeypatch)
+    started, runs = record_children(monkeypatch)
 
     assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
-    assert len(started) == 1 and started[0] not in kept_by_migrate and taken == [(started[0], 0)]
-    assert started[0].exists()
-    assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
-    assert len(started) == 1 and taken == [(started[0], 0), (started[0], None)]
-    # levels that load no references have nothing to hide a parse behind
+    assert len(started) == 1 and runs == [(started[0], True, 0)]
+    assert dbt_parses.cache_file("duckdb", started[0]) not in kept_by_migrate
     assert not validate._loads_references(["orders"], ("structure",), {})
     assert not validate._loads_references(["orders"], ("snapshot",), {"orders": "geospatial"})
     assert validate._loads_references(["orders"], ("snapshot",), {})
 
 
-def test_a_parse_ahead_that_fails_or_is_never_taken_leaves_nothing(tmp_path, monkeypatch):
-    """A child parse that fails gives the run no parse (it parses, and reports, itself); one
-    nobody waits for is stopped at exit; neither leaves its directory."""
+def test_a_validation_run_in_a_child_finds_what_one_in_this_process_finds(catalog, tmp_path, monkeypatch):
+    """The same failing checks, with the same expected and observed values, whether dbt's tests
+    ran in a child made ready ahead or in this process: on every engine."""
+    table = tmp_path / "orders"
+    DELTALAKE_FIXTURES["checkpoints"](table)
+    monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 0)  # built in a child: the catalog is not left open here
+    [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    commit = max((table / "_delta_log").glob("*.json"))
+    commit.write_bytes(commit.read_bytes().replace(b'"dataChange":true', b'"dataChange":false', 1))
+
+    def checks() -> list[tuple]:
+        return sorted((c.check_name, c.status, c.expected, c.observed, c.details)
+                      for c in validate_tables(catalog, RecordingReporter()))
+
+    started, runs = record_children(monkeypatch)
+    in_child = checks()
+    assert runs == [(started[0], True, 0)]
+    monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 1 << 60)
+    here = checks()
+    assert len(started) == 1 and runs[1] == (started[0], False, None)
+    assert in_child == here
+    assert {name for name, status, *_ in here if status != "pass"} == {
+        "assert_log_files_unchanged", "assert_json_commits_rebuild_exactly"}
+
+
+def test_a_duckdb_catalog_a_run_here_left_open_is_not_given_to_a_child(tmp_path, monkeypatch):
+    """dbt-duckdb keeps the file of its last run open, locked against other processes: the next
+    run on it stays in this process, and no child is started for it (none would get the lock)."""
+    table, catalog = new_catalog_of_a_small_table(tmp_path, monkeypatch)
+    monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 1 << 60)
+    [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())  # built here
+    assert outcome.status == "migrated", outcome.error
+    monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 0)
+    started, runs = record_children(monkeypatch)
+    assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
+    assert started == [] and len(runs) == 0
+
+    vars_text = dbt_runner._all_vars_text(catalog, None)  # one started before the run here is stopped
+    dbt_ahead.start(dbt_runner._options(catalog, vars_text), "duckdb", vars_text)
+    child = dbt_ahead._CHILDREN[("duckdb", vars_text)]
+    write_deltalake(table, pa.table({"id": pa.array([3], pa.int64())}), mode="append", schema_mode="merge")
+    [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    assert child.process.returncode is not None and ("duckdb", vars_text) not in dbt_ahead._CHILDREN
+
+
+def test_a_child_that_cannot_parse_leaves_the_run_to_this_process(tmp_path, monkeypatch):
+    """A child whose parse fails is stopped and the run runs here (which parses, and reports,
+    itself); one nobody gives a run is stopped at exit; neither leaves its directory."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     broken = ["--project-dir", str(tmp_path / "no project")]
-    dbt_parses.parse_ahead(broken, "duckdb", '{"a": 1}')
-    run_target = tmp_path / "run"
-    run_target.mkdir()
-    dbt_parses.seed(run_target, "duckdb", '{"a": 1}')
-    assert list(run_target.iterdir()) == []
+    dbt_ahead.start(broken, "duckdb", '{"a": 1}')
+    child = dbt_ahead._CHILDREN[("duckdb", '{"a": 1}')]
+    assert dbt_ahead.run("duckdb", '{"a": 1}', ["build"], lambda *_: None) is None
+    assert child.process.returncode is not None and not child.target_path.exists()
     assert not dbt_parses.cache_file("duckdb", '{"a": 1}').exists()
 
-    dbt_parses.parse_ahead(broken, "duckdb", '{"a": 2}')
-    process, directory = dbt_parses._AHEAD[dbt_parses.cache_file("duckdb", '{"a": 2}')]  # beside this worker's others
-    dbt_parses._stop_parses_ahead()
-    assert process.returncode is not None and not directory.exists() and dbt_parses._AHEAD == {}
+    dbt_ahead.start(broken, "duckdb", '{"a": 2}')
+    child = dbt_ahead._CHILDREN[("duckdb", '{"a": 2}')]
+    dbt_ahead._stop_children()
+    assert child.process.returncode is not None and dbt_ahead._CHILDREN == {}
     assert not list(tmp_path.glob("delta2sql-dbt-*"))
+
+
+def test_a_child_that_dies_during_the_run_fails_it_naming_the_process(tmp_path, monkeypatch):
+    table, catalog = new_catalog_of_a_small_table(tmp_path, monkeypatch)
+    [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
+    assert outcome.status == "migrated", outcome.error
+    vars_text = dbt_runner._all_vars_text(catalog, None)
+    dbt_ahead.start(dbt_runner._options(catalog, vars_text), "duckdb", vars_text)
+    child = dbt_ahead._CHILDREN[("duckdb", vars_text)]
+
+    def kill_at_the_first_node(*_):
+        child.process.kill()
+
+    with pytest.raises(Delta2SqlError, match=rf"dbt build could not run: its process \(PID {child.process.pid}\) "
+                                             r"ended with exit code -9 before its run did"):
+        dbt_ahead.run("duckdb", vars_text, ["build", *dbt_runner._options(catalog, vars_text),
+                                            "--target-path", str(tmp_path / "run")], kill_at_the_first_node)
+    assert not child.target_path.exists()
+
+
+def test_a_child_exits_when_the_process_that_started_it_is_killed(tmp_path):
+    """A build left running after its migrate was killed would hold the catalog against the next one."""
+    starter = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os, sys
+        from delta2sql import dbt_ahead
+        dbt_ahead.start(["--project-dir", sys.argv[1]], "duckdb", "{}")
+        print(dbt_ahead._CHILDREN[("duckdb", "{}")].process.pid, flush=True)
+        os._exit(0)  # no atexit: as if killed
+    """), str(tmp_path)], capture_output=True, text=True, check=True, timeout=60)
+    orphan = int(starter.stdout)
+    deadline = time.monotonic() + 10
+    while _running(orphan):
+        assert time.monotonic() < deadline, "the child outlived the process that started it"
+        time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs: it exists and is no zombie (an orphan's new parent may not reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def test_parses_are_kept_per_vars_and_only_the_newest(tmp_path, monkeypatch):
