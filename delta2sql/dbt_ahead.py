@@ -5,8 +5,8 @@ profile and project for the first time (1-2 s) and loading the project's parse (
 3-7 s not): on long x1, 6-7 s between the last batch landing and the build's first node, in an
 hour when the build's nodes took 5.5 s. `start` runs a child that does all of it while the
 batches land (or validate's references load), on the core that work leaves idle, and then
-waits; `take` hands it the run's command, and the run reads the child's node events and
-outcome as they come. The child's build began its first node 0.6 s after it was asked, where a
+waits; `take` waits for it to be ready and `give` hands it the run's command, and the run reads
+the child's node events and outcome as they come. The child's build began its first node 0.6 s after it was asked, where a
 run in this process began it after 5.5-6.5 s (prototype on long x1, 3 runs each).
 
 The child is asked for one run, with the vars it parsed for, and exits. It opens the catalog
@@ -92,11 +92,13 @@ class _Child:
         except BrokenPipeError:
             return None
         for line in self.process.stdout:
-            message = json.loads(line)
-            if "node" in message:
+            try:
+                message = json.loads(line)
+                if "node" not in message:
+                    return Outcome(message["success"], message["exception"], message["tags"])
                 on_node(message["node"], message["status"])
-            else:
-                return Outcome(message["success"], message["exception"], message["tags"])
+            except (ValueError, KeyError):  # cut off: the child was killed while it wrote
+                break
         self.process.wait()
         raise Delta2SqlError(f"dbt {args[0]} could not run: its process (PID {self.process.pid}) ended with exit "
                              f"code {self.process.returncode} before its run did{self._stderr_tail()}")
@@ -138,24 +140,32 @@ def start(options: list[str], target: str, vars_text: str) -> None:
 
 
 def held_bytes() -> int:
-    """The memory of the children under way, as the budget counts them."""
+    """The memory of the children not yet taken, as the budget counts them."""
     with _LOCK:
         return CHILD_BYTES * len(_CHILDREN)
 
 
-def run(target: str, vars_text: str, args: list[str], on_node: Callable[[str, str], None]) -> Outcome | None:
-    """Run `dbt <args>` in the child started for these vars, calling `on_node(unique_id, status)`
-    as each node finishes; None when there is no such child or it is not ready (the caller then
-    runs dbt itself). Raises when the child dies during the run, which then did not complete."""
+def take(target: str, vars_text: str) -> _Child | None:
+    """The child started for these vars once it has parsed (waiting for it), its parse kept for
+    later runs; None when there is none or it is not ready (stopped: the run runs here)."""
     with _LOCK:
         child = _CHILDREN.pop((target, vars_text), None)
     if child is None:
         return None
+    if not child.ready():
+        child.stop()
+        return None
+    dbt_parses.keep(child.target_path, target, vars_text)
+    return child
+
+
+def give(child: _Child, args: list[str], on_node: Callable[[str, str], None]) -> Outcome | None:
+    """Run `dbt <args>` in a child `take` returned, calling `on_node(unique_id, status)` as each
+    node finishes, and stop it; None if it was gone before it got the run (the caller then runs
+    dbt itself). Raises when it dies during the run, which then did not complete."""
     outcome = None
     try:
-        if child.ready():
-            dbt_parses.keep(child.target_path, target, vars_text)
-            outcome = child.run(args, on_node)
+        outcome = child.run(args, on_node)
     finally:
         child.stop(EXIT_SECONDS if outcome is not None else 0)  # the catalog is free once it has exited
     return outcome
@@ -207,7 +217,10 @@ def _main(parent_pid: int, parse_args: list[str]) -> None:
         "tags": {r.node.unique_id: list(r.node.tags) for r in nodes},
     }) + "\n")
     sys.stderr.flush()
-    os._exit(0)  # dbt has closed its connections; tearing down its objects would only delay the run
+    # Tearing down dbt's objects would only delay the run (about a second). dbt-duckdb keeps its
+    # DuckDB open (it checkpoints at 16 MB of WAL meanwhile): what its WAL still holds, synced at
+    # every commit, is replayed by the next process to open the catalog.
+    os._exit(0)
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:

@@ -93,14 +93,20 @@ def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars:
     def on_node(unique_id: str, status: str) -> None:
         reporter.event("dbt_node", node=unique_id, status=status)
 
-    with _one_at_a_time(catalog):
-        if _open_here(catalog):
-            dbt_ahead.discard(catalog.target, vars_text)
-            outcome = None
-        else:
-            outcome = dbt_ahead.run(catalog.target, vars_text, [*command, *options], on_node)
-        if outcome is None:
-            outcome = _run_here(command, catalog, options, vars_text, target_path, on_node)
+    if _open_here(catalog):
+        dbt_ahead.discard(catalog.target, vars_text)
+        child = None
+    else:  # waited for before the lock: other runs on this catalog need not wait for this one's child
+        child = dbt_ahead.take(catalog.target, vars_text)
+    try:
+        with _one_at_a_time(catalog):
+            outcome = dbt_ahead.give(child, [*command, *options], on_node) if child is not None else None
+            if outcome is None:
+                outcome = _run_here(command, catalog, options, vars_text, target_path, on_node)
+    except BaseException:
+        if child is not None:  # stopped already, unless the lock could not be taken
+            child.stop()
+        raise
     results_file = target_path / "run_results.json"
     if outcome.exception is not None or not results_file.exists():
         raise Delta2SqlError(f"dbt {' '.join(command)} could not run: {outcome.exception}")
@@ -123,8 +129,9 @@ def _run_here(command: list[str], catalog: Catalog, options: list[str], vars_tex
     from dbt.cli.main import dbtRunner
 
     result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*command, *options])
-    global _OPENED_HERE
-    _OPENED_HERE = catalog.path.resolve() if catalog.target == "duckdb" else None
+    if catalog.target == "duckdb":  # only another DuckDB run makes dbt-duckdb let go of the file
+        global _OPENED_HERE
+        _OPENED_HERE = catalog.path.resolve()
     nodes = result.result.results if result.exception is None and hasattr(result.result, "results") else []
     return dbt_ahead.Outcome(success=bool(result.success),
                              exception=None if result.exception is None else str(result.exception),

@@ -404,8 +404,11 @@ class LogReader:
             self.con.execute(load_sql("create_landing_tables.sql"))
         self.con.execute("set preserve_insertion_order = false")  # measured: 5x faster CTAS over many files
         # Bounded memory whatever the table size: DuckDB spills to disk past this (README, benchmark).
+        # A child making dbt ready beside the landing (dbt_ahead) counts in the budget; the WAL
+        # threshold below is for a cap reduced beside a huge listing (the rows held in this process).
         held = resident_bytes()
-        memory_limit, reduced = catalog.catalog.landing_memory_limit(held and held + dbt_ahead.held_bytes())
+        memory_limit, _ = catalog.catalog.landing_memory_limit(held and held + dbt_ahead.held_bytes())
+        reduced = catalog.catalog.landing_memory_limit(held)[1]
         self._cap, self._share = memory_limit, share
         self._set_cap(share)
         self.con.execute("set TimeZone = 'UTC'")  # checkpoint timestamps render the same on every machine

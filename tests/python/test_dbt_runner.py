@@ -93,25 +93,29 @@ def new_catalog_of_a_small_table(tmp_path, monkeypatch) -> tuple:
 
 
 def record_children(monkeypatch) -> tuple[list, list]:
-    """(started, runs): the vars of each child started ahead; for each dbt run, its vars, whether
-    a child ran it, and that child's exit code."""
-    started, runs = [], []
-    start, run = dbt_ahead.start, dbt_ahead.run
+    """(started, taken): the vars of each child started ahead; for each dbt run that looked for
+    one, its vars and the child it took (None: it ran here)."""
+    started, taken = [], []
+    start, take = dbt_ahead.start, dbt_ahead.take
 
     def recording_start(options, target, vars_text):
         before = set(dbt_ahead._CHILDREN)
         start(options, target, vars_text)
         started.extend(vars_text for _, vars_text in set(dbt_ahead._CHILDREN) - before)
 
-    def recording_run(target, vars_text, args, on_node):
-        child = dbt_ahead._CHILDREN.get((target, vars_text))
-        outcome = run(target, vars_text, args, on_node)
-        runs.append((vars_text, outcome is not None, child and child.process.returncode))
-        return outcome
+    def recording_take(target, vars_text):
+        child = take(target, vars_text)
+        taken.append((vars_text, child))
+        return child
 
     monkeypatch.setattr(dbt_ahead, "start", recording_start)
-    monkeypatch.setattr(dbt_ahead, "run", recording_run)
-    return started, runs
+    monkeypatch.setattr(dbt_ahead, "take", recording_take)
+    return started, taken
+
+
+def ran(taken: list) -> list[tuple]:
+    """For each run record_children saw: its vars, whether a child ran it, and the child's exit code."""
+    return [(vars_text, child is not None, child and child.process.returncode) for vars_text, child in taken]
 
 
 def test_a_build_runs_in_the_child_made_ready_while_it_landed(tmp_path, monkeypatch):
@@ -119,12 +123,12 @@ def test_a_build_runs_in_the_child_made_ready_while_it_landed(tmp_path, monkeypa
     the build runs there, its nodes reported as they finish, and its parse is kept. A catch-up
     of enough log starts another, which starts from that parse."""
     table, catalog = new_catalog_of_a_small_table(tmp_path, monkeypatch)
-    started, runs = record_children(monkeypatch)
+    started, taken = record_children(monkeypatch)
     reporter = RecordingReporter()
 
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, reporter)
     assert outcome.status == "migrated", outcome.error
-    assert len(started) == 1 and runs == [(started[0], True, 0)]  # the build's own vars; the child exited cleanly
+    assert len(started) == 1 and ran(taken) == [(started[0], True, 0)]  # the build's own vars; the child exited cleanly
     nodes = [fields["node"] for kind, fields in reporter.events if kind == "dbt_node"]
     assert "model.delta2sql.delta_files" in nodes and len(nodes) == len(set(nodes)) > 40
     assert dbt_parses.cache_file("duckdb", started[0]).exists()
@@ -133,7 +137,7 @@ def test_a_build_runs_in_the_child_made_ready_while_it_landed(tmp_path, monkeypa
     write_deltalake(table, pa.table({"id": pa.array([1, 2], pa.int64())}), mode="append", schema_mode="merge")
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
     assert outcome.status == "migrated" and outcome.mode == "catch_up", outcome.error
-    assert started == [started[0]] * 2 and runs[1] == (started[0], True, 0)
+    assert started == [started[0]] * 2 and ran(taken)[1] == (started[0], True, 0)
 
 
 def test_a_validation_makes_dbt_ready_for_its_own_vars(tmp_path, monkeypatch):
@@ -143,11 +147,12 @@ def test_a_validation_makes_dbt_ready_for_its_own_vars(tmp_path, monkeypatch):
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
     assert outcome.status == "migrated", outcome.error
     kept_by_migrate = set(tmp_path.glob("delta2sql-partial-parse-*"))
-    started, runs = record_children(monkeypatch)
+    started, taken = record_children(monkeypatch)
 
     assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
-    assert len(started) == 1 and runs == [(started[0], True, 0)]
-    assert dbt_parses.cache_file("duckdb", started[0]) not in kept_by_migrate
+    assert len(started) == 1 and ran(taken) == [(started[0], True, 0)]
+    kept = dbt_parses.cache_file("duckdb", started[0])
+    assert kept.exists() and kept not in kept_by_migrate
     assert not validate._loads_references(["orders"], ("structure",), {})
     assert not validate._loads_references(["orders"], ("snapshot",), {"orders": "geospatial"})
     assert validate._loads_references(["orders"], ("snapshot",), {})
@@ -168,12 +173,12 @@ def test_a_validation_run_in_a_child_finds_what_one_in_this_process_finds(catalo
         return sorted((c.check_name, c.status, c.expected, c.observed, c.details)
                       for c in validate_tables(catalog, RecordingReporter()))
 
-    started, runs = record_children(monkeypatch)
+    started, taken = record_children(monkeypatch)
     in_child = checks()
-    assert runs == [(started[0], True, 0)]
+    assert ran(taken) == [(started[0], True, 0)]
     monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 1 << 60)
     here = checks()
-    assert len(started) == 1 and runs[1] == (started[0], False, None)
+    assert len(started) == 1 and ran(taken)[1] == (started[0], False, None)
     assert in_child == here
     assert {name for name, status, *_ in here if status != "pass"} == {
         "assert_log_files_unchanged", "assert_json_commits_rebuild_exactly"}
@@ -187,9 +192,9 @@ def test_a_duckdb_catalog_a_run_here_left_open_is_not_given_to_a_child(tmp_path,
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())  # built here
     assert outcome.status == "migrated", outcome.error
     monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 0)
-    started, runs = record_children(monkeypatch)
+    started, taken = record_children(monkeypatch)
     assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
-    assert started == [] and len(runs) == 0
+    assert started == [] and taken == []
 
     vars_text = dbt_runner._all_vars_text(catalog, None)  # one started before the run here is stopped
     dbt_ahead.start(dbt_runner._options(catalog, vars_text), "duckdb", vars_text)
@@ -207,7 +212,7 @@ def test_a_child_that_cannot_parse_leaves_the_run_to_this_process(tmp_path, monk
     broken = ["--project-dir", str(tmp_path / "no project")]
     dbt_ahead.start(broken, "duckdb", '{"a": 1}')
     child = dbt_ahead._CHILDREN[("duckdb", '{"a": 1}')]
-    assert dbt_ahead.run("duckdb", '{"a": 1}', ["build"], lambda *_: None) is None
+    assert dbt_ahead.take("duckdb", '{"a": 1}') is None
     assert child.process.returncode is not None and not child.target_path.exists()
     assert not dbt_parses.cache_file("duckdb", '{"a": 1}').exists()
 
@@ -224,27 +229,34 @@ def test_a_child_that_dies_during_the_run_fails_it_naming_the_process(tmp_path, 
     assert outcome.status == "migrated", outcome.error
     vars_text = dbt_runner._all_vars_text(catalog, None)
     dbt_ahead.start(dbt_runner._options(catalog, vars_text), "duckdb", vars_text)
-    child = dbt_ahead._CHILDREN[("duckdb", vars_text)]
+    child = dbt_ahead.take("duckdb", vars_text)
+    assert child is not None
 
     def kill_at_the_first_node(*_):
         child.process.kill()
 
+    run = tmp_path / "run"
     with pytest.raises(Delta2SqlError, match=rf"dbt build could not run: its process \(PID {child.process.pid}\) "
                                              r"ended with exit code -9 before its run did"):
-        dbt_ahead.run("duckdb", vars_text, ["build", *dbt_runner._options(catalog, vars_text),
-                                            "--target-path", str(tmp_path / "run")], kill_at_the_first_node)
+        dbt_ahead.give(child, ["build", *dbt_runner._options(catalog, vars_text), "--target-path", str(run),
+                               "--log-path", str(run / "logs")], kill_at_the_first_node)
     assert not child.target_path.exists()
 
 
 def test_a_child_exits_when_the_process_that_started_it_is_killed(tmp_path):
-    """A build left running after its migrate was killed would hold the catalog against the next one."""
+    """A build left running after its migrate was killed would hold the catalog against the next
+    one: the child's watch (started first thing in dbt_ahead._main) exits it, even in the middle
+    of a node, where nothing else would notice. Here it watches a process that sleeps."""
     starter = subprocess.run([sys.executable, "-c", textwrap.dedent("""
-        import os, sys
-        from delta2sql import dbt_ahead
-        dbt_ahead.start(["--project-dir", sys.argv[1]], "duckdb", "{}")
-        print(dbt_ahead._CHILDREN[("duckdb", "{}")].process.pid, flush=True)
-        os._exit(0)  # no atexit: as if killed
-    """), str(tmp_path)], capture_output=True, text=True, check=True, timeout=60)
+        import os, subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import sys, threading, time; "
+                                  "from delta2sql.dbt_ahead import _exit_when_orphaned; "
+                                  "threading.Thread(target=_exit_when_orphaned, args=(int(sys.argv[1]),), daemon=True).start(); "
+                                  "time.sleep(120)", str(os.getpid())],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # the pipe is the starter's
+        print(child.pid, flush=True)
+        os._exit(0)  # no atexit, no wait: as if killed
+    """)], capture_output=True, text=True, check=True, timeout=60)
     orphan = int(starter.stdout)
     deadline = time.monotonic() + 10
     while _running(orphan):
