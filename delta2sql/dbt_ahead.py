@@ -5,9 +5,9 @@ profile and project for the first time (1-2 s) and loading the project's parse (
 3-7 s not): on long x1, 6-7 s between the last batch landing and the build's first node, in an
 hour when the build's nodes took 5.5 s. `start` runs a child that does all of it while the
 batches land (or validate's references load), on the core that work leaves idle, and then
-waits; `take` waits for it to be ready and `give` hands it the run's command, and the run reads
-the child's node events and outcome as they come. The child's build began its first node 0.6 s after it was asked, where a
-run in this process began it after 5.5-6.5 s (prototype on long x1, 3 runs each).
+waits; `take` waits for it to be ready, `give` hands it the run's command, and the run reads
+the child's node events and outcome as they come. The child's build began its first node 0.6 s
+after it was asked, where a run in this process began it after 5.5-6.5 s (long x1, 3 runs each).
 
 The child is asked for one run, with the vars it parsed for, and exits. It opens the catalog
 only for that run, after the process that started it has closed its own connections (a DuckDB
