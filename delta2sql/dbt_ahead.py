@@ -23,6 +23,7 @@ in the child goes to /dev/null, so it cannot garble them.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import shutil
@@ -32,7 +33,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from delta2sql import dbt_parses
@@ -51,7 +51,7 @@ EXIT_SECONDS = 30  # for a child that has reported its run to exit, before it is
 PARENT_POLL_SECONDS = 0.2  # how often the child checks that the process that started it is there
 
 
-@dataclass
+@dataclasses.dataclass
 class Outcome:
     """What the child's dbt run returned: as dbtRunner's result, in plain values."""
 
@@ -60,7 +60,7 @@ class Outcome:
     tags: dict[str, list[str]]  # each node's dbt tags, by unique_id
 
 
-@dataclass
+@dataclasses.dataclass
 class _Child:
     process: subprocess.Popen
     target_path: Path  # the child's parse: its partial_parse.msgpack, to keep for later runs
@@ -95,9 +95,9 @@ class _Child:
             try:
                 message = json.loads(line)
                 if "node" not in message:
-                    return Outcome(message["success"], message["exception"], message["tags"])
+                    return Outcome(**message)
                 on_node(message["node"], message["status"])
-            except (ValueError, KeyError):  # cut off: the child was killed while it wrote
+            except (ValueError, KeyError, TypeError):  # cut off: the child was killed while it wrote
                 break
         self.process.wait()
         raise Delta2SqlError(f"dbt {args[0]} could not run: its process (PID {self.process.pid}) ended with exit "
@@ -109,6 +109,23 @@ class _Child:
         except OSError:
             return ""
         return f": {lines[-1]}" if lines else ""
+
+
+def node_callback(on_node: Callable[[str, str], None]):
+    """A dbtRunner callback calling `on_node(unique_id, status)` as each node finishes."""
+
+    def on_event(event) -> None:
+        if event.info.name == "NodeFinished":
+            on_node(event.data.node_info.unique_id, event.data.node_info.node_status)
+
+    return on_event
+
+
+def outcome_of(result) -> Outcome:
+    """A dbtRunner result as an Outcome, whether the run ran here or in a child."""
+    nodes = result.result.results if result.exception is None and hasattr(result.result, "results") else []
+    return Outcome(success=bool(result.success), exception=None if result.exception is None else str(result.exception),
+                   tags={r.node.unique_id: list(r.node.tags) for r in nodes})
 
 
 _CHILDREN: dict[tuple[str, str], _Child] = {}  # by the target and the vars they parsed for
@@ -204,18 +221,11 @@ def _main(parent_pid: int, parse_args: list[str]) -> None:
     if not line:
         return
 
-    def on_event(event) -> None:
-        if event.info.name == "NodeFinished":
-            node = event.data.node_info
-            messages.write(json.dumps({"node": node.unique_id, "status": node.node_status}) + "\n")
+    def on_node(unique_id: str, status: str) -> None:
+        messages.write(json.dumps({"node": unique_id, "status": status}) + "\n")
 
-    result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(json.loads(line)["args"])
-    nodes = result.result.results if result.exception is None and hasattr(result.result, "results") else []
-    messages.write(json.dumps({
-        "success": bool(result.success),
-        "exception": None if result.exception is None else str(result.exception),
-        "tags": {r.node.unique_id: list(r.node.tags) for r in nodes},
-    }) + "\n")
+    result = dbtRunner(manifest=manifest, callbacks=[node_callback(on_node)]).invoke(json.loads(line)["args"])
+    messages.write(json.dumps(dataclasses.asdict(outcome_of(result))) + "\n")
     sys.stderr.flush()
     # Tearing down dbt's objects would only delay the run (about a second). dbt-duckdb keeps its
     # DuckDB open (it checkpoints at 16 MB of WAL meanwhile): what its WAL still holds, synced at

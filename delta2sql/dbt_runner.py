@@ -119,23 +119,15 @@ def _run_here(command: list[str], catalog: Catalog, options: list[str], vars_tex
               on_node) -> dbt_ahead.Outcome:
     """The run in this process, from the parse kept for these vars if there is one."""
     dbt_parses.seed(target_path, catalog.target, vars_text)
-
-    def on_event(event) -> None:
-        if event.info.name == "NodeFinished":
-            on_node(event.data.node_info.unique_id, event.data.node_info.node_status)
-
     manifest = _parsed_project(catalog, options, vars_text)
     # imported here: commands that run no dbt (assess, status) start 2 s sooner
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*command, *options])
+    result = dbtRunner(manifest=manifest, callbacks=[dbt_ahead.node_callback(on_node)]).invoke([*command, *options])
     if catalog.target == "duckdb":  # only another DuckDB run makes dbt-duckdb let go of the file
         global _OPENED_HERE
         _OPENED_HERE = catalog.path.resolve()
-    nodes = result.result.results if result.exception is None and hasattr(result.result, "results") else []
-    return dbt_ahead.Outcome(success=bool(result.success),
-                             exception=None if result.exception is None else str(result.exception),
-                             tags={r.node.unique_id: list(r.node.tags) for r in nodes})
+    return dbt_ahead.outcome_of(result)
 
 
 def start_ahead(catalog: Catalog, log_bytes: int, dbt_vars: dict | None = None) -> None:
@@ -143,7 +135,7 @@ def start_ahead(catalog: Catalog, log_bytes: int, dbt_vars: dict | None = None) 
     `log_bytes` of log land or are re-read. `dbt_vars`: the run's own vars, as it will give them
     to run_dbt (None for a build). Only when that work can hide the child: it takes ~6 s, where a
     small landing ends in a second and the run would wait for it (dbt_ahead.MIN_BYTES). Not
-    under a memory limit: the child's ~130 MiB while it parses, and its build's, are not this
+    under a memory limit: the child's ~135 MiB while it waits, and its build's, are not this
     process's, which the limit is checked against, yet they are the command's. Not in a resident
     process, which has dbt imported and keeps each catalog's parse in memory
     (keep_parsed_projects)."""
