@@ -8,7 +8,13 @@ import json
 import duckdb
 import pytest
 from click.testing import CliRunner
-from fixtures.handwritten_logs import BAD_INPUT_FIXTURES, build_add_without_path
+from fixtures.handwritten_logs import (
+    BAD_INPUT_FIXTURES,
+    _part,
+    build_add_without_path,
+    build_checkpoint_listing_a_file_twice,
+    build_file_added_and_removed_in_one_version,
+)
 
 from delta2sql.cli import main
 
@@ -96,6 +102,30 @@ def test_add_without_path_fails_the_build_and_says_which_column(tmp_path):
     with duckdb.connect(str(catalog_path)) as con:  # failures are read back, never stored (ADR 0005)
         assert con.execute("select count(*) from information_schema.tables "
                            "where table_name like 'not_null_columns_%'").fetchone() == (0,)
+
+
+def test_a_file_added_and_removed_in_one_version_fails_the_build_naming_it(tmp_path):
+    """The protocol forbids it and readers disagree on what it means (ADR 0001): the structure
+    test names the version and the file, and the table is not marked migrated."""
+    build_file_added_and_removed_in_one_version(tmp_path / "t")
+    catalog_path = tmp_path / "catalog.duckdb"
+    errors = failed_migration_errors(tmp_path / "t", catalog_path)
+    assert errors and "assert_no_file_added_and_removed_in_one_version" in errors[0]
+    assert f"two actions at version 4 on {_part(4)}" in errors[0]
+    assert migrated_rows(catalog_path) == [("t", "landed")]
+
+
+def test_a_checkpoint_listing_a_file_twice_fails_the_build(tmp_path):
+    """A checkpoint's file that no later commit acts on is not ordered against anything (the
+    replay leaves it out of int_file_events_ordered): listed twice, it is two live files with
+    one key, which delta_files' unique key refuses."""
+    build_checkpoint_listing_a_file_twice(tmp_path / "t")
+    catalog_path = tmp_path / "catalog.duckdb"
+    errors = failed_migration_errors(tmp_path / "t", catalog_path)
+    assert errors and "unique_key_delta_files" in errors[0]
+    assert "assert_no_file_added_and_removed_in_one_version" not in errors[0]  # that one sees commits' files
+    assert _part(2) in errors[0]
+    assert migrated_rows(catalog_path) == [("t", "landed")]
 
 
 def test_a_commit_removed_after_listing_fails_naming_it(tmp_path, monkeypatch):

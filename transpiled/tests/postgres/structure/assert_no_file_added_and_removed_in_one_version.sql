@@ -3,6 +3,8 @@
 -- The protocol forbids one version from acting twice on the same file identity (path +
 -- deletion vector): adding and removing it, or adding it twice; readers disagree on what such
 -- a log means. In log order, such an event is followed by another one in the same version.
+-- Within a commit it is here; a checkpoint listing a file twice that no later commit acts on
+-- is not in int_file_events_ordered, and the unique key of delta_files refuses it.
 WITH events AS (
   SELECT
     *
