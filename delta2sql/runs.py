@@ -37,7 +37,7 @@ from delta2sql.drift import resized_or_gone
 from delta2sql.errors import Delta2SqlError, DeltaLogError
 from delta2sql.estimate import Estimate, catalog_holdings, estimate, workload
 from delta2sql.extract import LogReader, check_replayable, land_batch, load_sql
-from delta2sql.landing_schema import create_landing_tables
+from delta2sql.landing_schema import create_landing_tables, index_landed_actions
 from delta2sql.lifecycle import CATALOG_OWNED, OPEN_RUN, PUBLISHED
 from delta2sql.log_listing import LogSegment, checkpoint_footers, plan_segment
 from delta2sql.log_store import TableLog
@@ -463,6 +463,9 @@ def land_table(con: CatalogConnection, table_name: str, log: TableLog, target: s
         if on_landing is not None:
             on_landing(sum(batch.bytes for batch in batches[skip:]))
         _land_batches(con, table_name, segment, run, batches, skip, options, reporter, result)
+        unindexed = index_landed_actions(con)
+        if unindexed:
+            reporter.event("warning", table=table_name, message=f"{table_name}: {unindexed}")
         con.analyze(("delta_log_actions", "delta_log_files", "delta_log_tables"))
         con.flush()
         _publish(con, table_name, segment, run, reporter, started)

@@ -94,6 +94,11 @@ def test_migrate_validate_and_plain_dbt_stay_in_the_catalog(engine, tmp_path):
     assert outcomes["contradicted"].error == (  # the fixture: version 1 has 3 live files, its .crc says 10
         f"check {CHECKSUM_CHECK} failed: the replayed log has 3 live files of {crc['tableSizeBytes']} bytes "
         f"at version 1 (expected: {1:020d}.crc says numFiles=10 tableSizeBytes={crc['tableSizeBytes']})")
+    if engine == "postgres":  # the landed actions' index (landing_schema.index_landed_actions), in the catalog's schema
+        with catalog.connect() as con:
+            indexes = dict(con.execute("select indexname, indexdef from pg_indexes "
+                                       "where schemaname = current_schema() and tablename = 'delta_log_actions'").fetchall())
+        assert indexes["delta_log_actions_action_type"].endswith("USING btree (action_type)")
 
     commit = tables / "tampered" / "_delta_log" / f"{24:020d}.json"
     landed = commit.read_bytes()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import psycopg
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-from conftest import RUN_ID, make_catalog, postgres_settings, require_postgres
+from conftest import RUN_ID, invoke_cli, make_catalog, postgres_settings, require_postgres
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 
+from delta2sql import landing_schema
 from delta2sql.cli import main
 
 
@@ -46,6 +48,34 @@ def test_missing_privilege_is_a_clear_error(tmp_path, monkeypatch):
     finally:
         with psycopg.connect(host=s["host"], port=s["port"], user=s["user"], dbname=s["dbname"], autocommit=True) as con:
             con.execute(f'drop role if exists "{role}"')
+
+
+def test_an_index_that_cannot_be_made_is_a_warning_and_the_table_migrates(tmp_path, monkeypatch):
+    """The landed actions' index only speeds up the build: a catalog where it cannot be made (a
+    role that does not own the table, a lock or statement timeout) still migrates, and says so."""
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog = make_catalog("postgres", tmp_path, "unindexed")
+
+    @contextmanager
+    def lock_not_available(con):
+        raise psycopg.errors.LockNotAvailable("canceling statement due to lock timeout")
+        yield
+
+    monkeypatch.setattr(landing_schema, "schema_lock", lock_not_available)
+    result = invoke_cli(catalog, "migrate", str(table))
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    why = "the build reads every landed action per node"
+    assert warnings == [f"t: no index {landing_schema.ACTION_TYPE_INDEX} ({why}): canceling statement due to lock timeout"]
+    assert [e["status"] for e in events if e["event"] == "migration_finished"] == ["migrated"]
+
+    monkeypatch.undo()  # the next run makes it
+    DELTALAKE_FIXTURES["appends"](tmp_path / "u")
+    assert invoke_cli(catalog, "migrate", str(tmp_path / "u")).exit_code == 0
+    with catalog.connect() as con:
+        assert con.execute("select to_regclass(?) is not null", [landing_schema.ACTION_TYPE_INDEX]).fetchone() == (True,)
 
 
 def test_bulk_load_streams_every_batch_and_surfaces_a_failed_copy(tmp_path):
