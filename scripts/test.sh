@@ -9,5 +9,6 @@ if command -v npm >/dev/null 2>&1 && { [ ! -x tests/azurite/node_modules/.bin/az
         || [ tests/azurite/package-lock.json -nt tests/azurite/node_modules/.package-lock.json ]; }; then
     npm ci --prefix tests/azurite --no-audit --no-fund --loglevel=error
 fi
-# Two workers (the machine's cores), one test module per worker at a time (conftest.py groups them).
-exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup tests/python "$@"
+# Two workers (the machine's cores), one test module per worker at a time (conftest.py groups them
+# and orders the groups, slowest first: --no-loadscope-reorder keeps that order).
+exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder tests/python "$@"
