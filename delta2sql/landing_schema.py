@@ -45,6 +45,7 @@ def create_landing_tables(con: CatalogConnection) -> None:
 
 
 ACTION_TYPE_INDEX = "delta_log_actions_action_type"
+INDEX_LOCK_TIMEOUT = "5s"  # waiting for the table's lock past this, the run goes on without the index
 
 
 def index_landed_actions(con: CatalogConnection) -> str | None:
@@ -57,20 +58,30 @@ def index_landed_actions(con: CatalogConnection) -> str | None:
     4 s (every landing after the first pays that), made after it 1 s. DuckDB skips what it need
     not read by itself, and would hold an index in memory.
 
-    Returns why it could not be made (a role that does not own the table, a statement
-    timeout): the run goes on without it, since it only speeds up the build. Once it exists,
-    nothing is locked: `create index if not exists` would take a lock that waits for every
-    batch other runs are writing."""
-    if con.dialect != "postgres" or con.execute("select to_regclass(?)", [ACTION_TYPE_INDEX]).fetchone()[0]:
+    Returns why it could not be made (a role that does not own the table, a lock not granted
+    within INDEX_LOCK_TIMEOUT): the run goes on without it, since it only speeds up the build,
+    and the next run tries again. Once it exists, nothing is locked: `create index if not
+    exists` would take a lock that waits for every batch other runs are writing, and holds
+    their next batches back while it waits."""
+    if con.dialect != "postgres" or _exists(con, ACTION_TYPE_INDEX):
         return None
     import psycopg
 
     try:
         with schema_lock(con):
-            con.execute(f"create index if not exists {ACTION_TYPE_INDEX} on delta_log_actions (action_type)")
+            if not _exists(con, ACTION_TYPE_INDEX):  # made by the run that held the lock before
+                con.execute(f"set lock_timeout = '{INDEX_LOCK_TIMEOUT}'")
+                try:
+                    con.execute(f"create index if not exists {ACTION_TYPE_INDEX} on delta_log_actions (action_type)")
+                finally:
+                    con.execute("reset lock_timeout")
     except psycopg.Error as exc:
         return f"no index {ACTION_TYPE_INDEX} (the build reads every landed action per node): {exc}"
     return None
+
+
+def _exists(con: CatalogConnection, relation: str) -> bool:
+    return con.execute("select to_regclass(?) is not null", [relation]).fetchone()[0]
 
 
 @functools.cache
