@@ -10,7 +10,6 @@ import re
 import shutil
 import socket
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,54 +28,13 @@ ENGINES = ("duckdb", "postgres", "sqlite")
 RUN_ID = uuid.uuid4().hex[:8]  # keeps concurrent test runs apart on the shared PostgreSQL
 
 
-# Modules that share the session's fleets (run_fleet): one xdist worker builds them once for all.
-FLEET_MODULES = {"test_assess", "test_corpus", "test_cross_engine", "test_fixture_tables", "test_transpile"}
-
-
-# The groups that take longest, longest first (`--durations`, 2026-12-07: test_resume about 9 min
-# of test time, the fleets 6, test_readme 3 in one test). xdist starts the groups in the order
-# of the items, so these go first and the two workers end together; by default it would start
-# the groups with the most tests first, and test_readme, test_workers and test_install, long and
-# with few tests, would start last.
-SLOWEST_GROUPS = ("test_resume", "fleets", "test_object_store", "test_readme", "test_workers", "test_plain_dbt",
-                  "test_dbt_runner", "test_sync", "test_names", "test_estimate", "test_partial_rollback",
-                  "test_install", "test_validation_detects_tampering", "test_catch_up", "test_cli", "test_rate_limit")
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Each test parametrized by engine gets that engine's marker, so `-m postgres` runs one
-    engine's tests alone. With `-n 2 --dist loadgroup` (scripts/test.sh) a whole module runs on
-    one worker, so each module-scoped fixture is built once; the modules sharing the fleets run
-    on the same worker. First among the hooks: xdist's own (its worker registers after this
-    file) reads the `xdist_group` marks into the test ids it schedules by; run after it, the
-    marks were never read and every test was scheduled alone."""
+    engine's tests alone."""
     for item in items:
         params = item.callspec.params.values() if hasattr(item, "callspec") else ()
         for engine in {value for value in params if isinstance(value, str) and value in ENGINES}:
             item.add_marker(getattr(pytest.mark, engine))
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
-
-
-class _SlowestFirst:
-    """Orders the groups, slowest first (SLOWEST_GROUPS), then the others by their number of
-    tests; last among the hooks, after pytest has ordered the items by their fixtures' scopes.
-    Stable: each module's tests keep their order."""
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, items):
-        sizes = Counter(_group(item) for item in items)
-        items.sort(key=lambda item: (SLOWEST_GROUPS.index(group) if (group := _group(item)) in SLOWEST_GROUPS
-                                     else len(SLOWEST_GROUPS), -sizes[group], group))
-
-
-def pytest_configure(config):
-    config.pluginmanager.register(_SlowestFirst(), "delta2sql-slowest-first")
-
-
-def _group(item) -> str:
-    module = item.module.__name__
-    return "fleets" if module in FLEET_MODULES else module
 
 
 class RecordingReporter(Reporter):
