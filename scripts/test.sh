@@ -11,7 +11,6 @@ if command -v npm >/dev/null 2>&1 && { [ ! -x tests/azurite/node_modules/.bin/az
 fi
 # Two workers (the machine's cores). `loadgroup` with no groups marked sends each test alone to
 # whichever worker is free. One module per worker (groups marked by module, which xdist honours
-# only under pytest 8) was no faster: 31:44 on a fresh clone on a quiet machine, against 31:16
-# and 35:06 this way beside other work the same day (24:38 on a quiet one): a few long modules
-# (test_resume ~9 min) keep one worker busy after the other is done.
+# only under pytest 8) took as long: 31:44 of pytest on a fresh clone against 32:29 this way,
+# both on a quiet machine the same afternoon (2026-12-07).
 exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup tests/python "$@"
