@@ -70,11 +70,13 @@ def index_landed_actions(con: CatalogConnection) -> str | None:
     try:
         with schema_lock(con):
             if not _exists(con, ACTION_TYPE_INDEX):  # made by the run that held the lock before
-                con.execute(f"set lock_timeout = '{INDEX_LOCK_TIMEOUT}'")
+                # PostgreSQL's own statements, not transpiled (sqlglot warns on stderr that it
+                # cannot parse `reset`)
+                con.raw.execute(f"set lock_timeout = '{INDEX_LOCK_TIMEOUT}'")
                 try:
-                    con.execute(f"create index if not exists {ACTION_TYPE_INDEX} on delta_log_actions (action_type)")
+                    con.raw.execute(f"create index if not exists {ACTION_TYPE_INDEX} on delta_log_actions (action_type)")
                 finally:
-                    con.execute("reset lock_timeout")
+                    con.raw.execute("reset lock_timeout")
     except psycopg.Error as exc:
         return f"no index {ACTION_TYPE_INDEX} (the build reads every landed action per node): {exc}"
     return None
