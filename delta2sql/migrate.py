@@ -119,20 +119,18 @@ def _load_log_checksums(con: CatalogConnection, names: list[str]) -> None:
             load_checksum_reference(con, name, open_log(uri), start, latest)
 
 
-def _build_threads(catalog: Catalog, landed: list[MigrationOutcome]) -> int | None:
-    """dbt nodes at a time, where more than the profile's one pays.
-
-    PostgreSQL, every build: two, each on its own connection, so one node's SQL runs on the
-    server while dbt renders and sends the next; a build is mostly small nodes, each waiting on
-    round trips (the build's nodes on long x1: 3.96-5.18 s against 6.32-7.90 s, wide x1
-    14.2-19.5 s against 16.2-18.7 s, alternating runs).
-    DuckDB, a build of catch-ups: two, for the same reason (10 commits on long x1: 1.85 s
-    against 2.27 s, in-process, interleaved). A full build keeps one: its heavy nodes would
-    share DuckDB's memory limit, which is the database's, and it gained nothing (wide x1 23.0 s
-    against 23.0 s). SQLite has one writer."""
-    if catalog.target == "postgres":
-        return 2
-    return 2 if catalog.target == "duckdb" and all(o.mode == "catch_up" for o in landed) else None
+def _build_threads(catalog: Catalog) -> int | None:
+    """Two dbt nodes at a time on PostgreSQL and DuckDB: one node's SQL runs while dbt renders
+    and sends the next, and a build is mostly small nodes. Figures, alternating runs with event
+    times, the build's nodes against one at a time:
+    - PostgreSQL (each thread its own connection): long x1 3.96-5.18 s against 6.32-7.90 s,
+      wide x1 14.2-19.5 s against 16.2-18.7 s;
+    - DuckDB (one database, so heavy nodes share its memory limit and spill past it): long x1
+      1.94-2.26 s against 2.45-2.83 s, wide x1 3.21-3.85 s against 3.61-4.20 s; the two
+      processes' memory summed 905-908 against 892-895 MiB on wide x1, 962 against 960 on wide
+      x4. A catch-up of 10 commits on long x1: 1.85 s against 2.27 s.
+    SQLite has one writer: the profile's one node."""
+    return 2 if catalog.target in ("postgres", "duckdb") else None
 
 
 def migrate_tables(
@@ -178,7 +176,7 @@ def _migrate_tables(specs: list[TableSpec], catalog: Catalog, reporter: Reporter
     # pin the replay SQL on fixed rows, not this table: plain `dbt build` and the test suite run
     # them, a migration does not (3 of the 58 nodes of every catch-up).
     build = run_dbt(["build", "--exclude", "tag:delta_rs", "tag:bytes", "tag:validation_state",
-                     "--exclude-resource-type", "unit_test"], catalog, reporter, threads=_build_threads(catalog, landed))
+                     "--exclude-resource-type", "unit_test"], catalog, reporter, threads=_build_threads(catalog))
     build_seconds = time.perf_counter() - started
     with catalog.connect() as con:
         failing, warned = attribute_build(con, build.run_results, failed_nodes(build))
