@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from delta2sql.log_listing import LogFile, LogSegment, sidecar_files
 
-DEFAULT_BATCH_SIZE = 5000  # JSON commit files per batch, at most: see README "Performance" for the measurement
+DEFAULT_BATCH_SIZE = 5000  # JSON commit files per batch, at most: see docs/performance.md ("Batch sizes") for the measurement
 # ... and their bytes, at most (a single larger commit is a batch of its own): about 1,000 commits
 # of the wide bench table, whose batch the PostgreSQL and SQLite readers hold at half the cap
 COMMIT_BATCH_BYTES = 32 << 20
