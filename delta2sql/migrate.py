@@ -119,18 +119,23 @@ def _load_log_checksums(con: CatalogConnection, names: list[str]) -> None:
             load_checksum_reference(con, name, open_log(uri), start, latest)
 
 
-def _build_threads(catalog: Catalog) -> int | None:
-    """Two dbt nodes at a time on PostgreSQL and DuckDB: one node's SQL runs while dbt renders
-    and sends the next, and a build is mostly small nodes. Figures, alternating runs with event
-    times, the build's nodes against one at a time:
+def _build_threads(catalog: Catalog, landed: list[MigrationOutcome]) -> int | None:
+    """Two dbt nodes at a time: one node's SQL runs while dbt renders and sends the next, and a
+    build is mostly small nodes. Figures, alternating runs with event times, the build's nodes
+    against one at a time:
     - PostgreSQL (each thread its own connection): long x1 3.96-5.18 s against 6.32-7.90 s,
       wide x1 14.2-19.5 s against 16.2-18.7 s;
     - DuckDB (one database, so heavy nodes share its memory limit and spill past it): long x1
       1.94-2.26 s against 2.45-2.83 s, wide x1 3.21-3.85 s against 3.61-4.20 s; the two
       processes' memory summed 905-908 against 892-895 MiB on wide x1, 962 against 960 on wide
       x4. A catch-up of 10 commits on long x1: 1.85 s against 2.27 s.
-    SQLite has one writer: the profile's one node."""
-    return 2 if catalog.target in ("postgres", "duckdb") else None
+    Under --memory-limit a full DuckDB build keeps one node at a time: it then runs in this
+    process (no dbt child), whose peak the limit is checked against, and two heavy nodes at once
+    were not measured there. SQLite has one writer: the profile's one node."""
+    if catalog.target == "postgres":
+        return 2
+    full_build = any(o.mode != "catch_up" for o in landed)
+    return 2 if catalog.target == "duckdb" and not (full_build and catalog.memory_limit_bytes) else None
 
 
 def migrate_tables(
@@ -176,7 +181,7 @@ def _migrate_tables(specs: list[TableSpec], catalog: Catalog, reporter: Reporter
     # pin the replay SQL on fixed rows, not this table: plain `dbt build` and the test suite run
     # them, a migration does not (3 of the 58 nodes of every catch-up).
     build = run_dbt(["build", "--exclude", "tag:delta_rs", "tag:bytes", "tag:validation_state",
-                     "--exclude-resource-type", "unit_test"], catalog, reporter, threads=_build_threads(catalog))
+                     "--exclude-resource-type", "unit_test"], catalog, reporter, threads=_build_threads(catalog, landed))
     build_seconds = time.perf_counter() - started
     with catalog.connect() as con:
         failing, warned = attribute_build(con, build.run_results, failed_nodes(build))
