@@ -48,6 +48,16 @@ def in_record_batches(data: pa.Table) -> pa.Table:
     return pa.Table.from_batches(data.to_batches(ARROW_CHUNK_ROWS), data.schema)
 
 
+def connect_duckdb(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with DuckDB's own progress bar off. Every connection delta2sql opens
+    comes from here: DuckDB's Python client draws its bar on stdout for any statement that runs
+    past 2 s, and a wide table's landing wrote it between the lines of `migrate --json` and
+    across rich's progress. It is a setting of the connection: DuckDB refuses it at connect."""
+    con = duckdb.connect(database)
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
 def render_profile(target: str, env: dict[str, str]) -> dict:
     """The `target` output of profiles.yml, rendered as dbt renders it from `env` (env_var,
     as_number), with none of the dbt vars the CLI passes its own runs (Catalog.dbt_vars)."""
@@ -260,7 +270,7 @@ class DuckDBCatalog(CatalogConnection):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__(catalog)
         try:
-            self.raw = duckdb.connect(str(catalog.path))
+            self.raw = connect_duckdb(str(catalog.path))
         except (duckdb.Error, OSError) as exc:
             busy = isinstance(exc, duckdb.IOException) and "Conflicting lock" in str(exc)
             raise (CatalogBusy if busy else CatalogError)(f"cannot open DuckDB catalog {catalog.path}: {exc}") from exc
@@ -348,7 +358,7 @@ class PostgresCatalog(CatalogConnection):
         stop = threading.Event()
 
         def encode(first: pa.RecordBatch, rest: Iterable[pa.RecordBatch]) -> None:
-            scratch = duckdb.connect()
+            scratch = connect_duckdb()
             try:
                 scratch.execute("set preserve_insertion_order = false")  # a row's bytes are whole: order is free
                 query = pg_binary_copy.rows_sql("batch", [(c, types[c]) for c in first.schema.names])

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from delta2sql import dbt_ahead
 from delta2sql.batches import Batch
-from delta2sql.catalog import CatalogConnection
+from delta2sql.catalog import CatalogConnection, connect_duckdb
 from delta2sql.errors import DeltaLogError, UnsupportedTableError
 from delta2sql.file_digest import digest_file
 from delta2sql.log_listing import LogSegment
@@ -398,7 +398,7 @@ class LogReader:
         if catalog.dialect == "duckdb":
             self.con = catalog.raw
         else:
-            self.con = duckdb.connect()
+            self.con = connect_duckdb()
             self.spill = tempfile.mkdtemp(prefix="delta2sql-spill-")  # not the cwd
             self.con.execute(f"set temp_directory = '{self.spill}'")
             self.con.execute(load_sql("create_landing_tables.sql"))

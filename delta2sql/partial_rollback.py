@@ -17,12 +17,11 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 
 from delta2sql import lifecycle
 from delta2sql.batches import batch_label
-from delta2sql.catalog import Catalog, CatalogConnection
+from delta2sql.catalog import Catalog, CatalogConnection, connect_duckdb
 from delta2sql.errors import Delta2SqlError
 from delta2sql.extract import ACTION_CHECKSUM
 from delta2sql.landing_schema import create_landing_tables
@@ -203,7 +202,7 @@ def _kept_part(con: CatalogConnection, table_name: str, run_id: str, number: int
                      "line_number": pa.array([r[1] for r in rows], pa.int64()),
                      "action_json": pa.array([r[2] for r in rows], pa.string())})
     # the same sum `land_batch` took, by the same engine
-    with duckdb.connect() as engine:
+    with connect_duckdb() as engine:
         (total,) = engine.register("kept", kept).execute(
             f"select coalesce(sum({ACTION_CHECKSUM}), 0) from kept").fetchone()
     return [batch_label(names[0], len(names)), len(names), len(rows), sum(sizes), f"md5sum:{int(total)}", run_id,

@@ -17,13 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import deltalake
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from delta2sql import log_file_reference
-from delta2sql.catalog import CatalogConnection, in_record_batches
+from delta2sql.catalog import CatalogConnection, connect_duckdb, in_record_batches
 from delta2sql.errors import DeltaLogError
 from delta2sql.extract import load_sql
 from delta2sql.log_store import TableLog, delta_rs_location, is_object_store_uri
@@ -276,7 +275,7 @@ def load_checkpoint_reference(con: CatalogConnection, table_name: str, log: Tabl
             [table_name],
         ).fetchall()
     ]
-    comparer = duckdb.connect()
+    comparer = connect_duckdb()
     comparer.execute("set TimeZone = 'UTC'")  # as the extractor renders timestamps
     try:
         for log_file in parquet_files:
