@@ -19,6 +19,7 @@ import queue
 import re
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -154,9 +155,17 @@ class Catalog:
 
     def check(self) -> None:
         """Refuse settings dbt cannot work with, before anything is written."""
-        if self.target == "duckdb" and any(q in self.path.stem for q in "'\""):
+        if self.target != "duckdb":
+            return
+        if any(q in self.path.stem for q in "'\""):
             # dbt-duckdb names the database after the file stem and does not escape quotes in it
             raise CatalogError(f"catalog file name {self.path.name!r}: quotes are not allowed in a DuckDB catalog's file name")
+        # dbt-duckdb names the database after its path read as a URL, where DuckDB opens the file:
+        # in `a#b/lake.duckdb` it found database "a", and the build failed after the landing
+        as_url = urllib.parse.urlparse(str(self.path.resolve())).path
+        if as_url != str(self.path.resolve()):
+            raise CatalogError(f"catalog path {str(self.path.resolve())!r}: dbt-duckdb reads a DuckDB catalog's path as a "
+                               f"URL and would take it for {as_url!r}; choose a path without '#', '?' or ';'")
 
     def connect(self, create: bool = True) -> CatalogConnection:
         """A connection; with `create=False` a PostgreSQL schema that does not exist is not created

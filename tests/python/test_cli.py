@@ -8,6 +8,7 @@ import shutil
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 from deltalake import write_deltalake
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
@@ -86,6 +87,20 @@ def test_quote_in_catalog_file_name_is_refused_before_writing(tmp_path):
     catalog = tmp_path / "it's.duckdb"
     result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"])
     assert result.exit_code == 1 and "quotes are not allowed" in result.output
+    assert not catalog.exists()
+
+
+@pytest.mark.parametrize("catalog_path", ["a#b/lake.duckdb", "a?b/lake.duckdb", "a/lake;1.duckdb", "a/lake#1.duckdb"])
+def test_path_dbt_duckdb_reads_as_a_url_is_refused_before_writing(tmp_path, catalog_path):
+    """dbt-duckdb takes the database's name from the path parsed as a URL: for `a#b/lake.duckdb`,
+    "a", a catalog DuckDB does not have. Such a migration used to land, then fail in dbt."""
+    table = tmp_path / "t"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog = tmp_path / catalog_path
+    catalog.parent.mkdir()
+    result = CliRunner().invoke(main, ["migrate", str(table), "--catalog", str(catalog), "--json"])
+    assert result.exit_code == 1 and "reads a DuckDB catalog's path as a URL" in result.output, result.output
+    assert str(catalog) in result.output
     assert not catalog.exists()
 
 
