@@ -188,14 +188,6 @@ def give(child: _Child, args: list[str], on_node: Callable[[str, str], None]) ->
     return outcome
 
 
-def discard(target: str, vars_text: str) -> None:
-    """Stop the child started for these vars, if any: the run will not be given to it."""
-    with _LOCK:
-        child = _CHILDREN.pop((target, vars_text), None)
-    if child is not None:
-        child.stop()
-
-
 @atexit.register
 def _stop_children() -> None:
     """A child nobody gave a run (the landing or the validation failed): stopped, its directory removed."""

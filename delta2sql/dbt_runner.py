@@ -52,9 +52,6 @@ def _one_at_a_time(catalog: Catalog):
                 con.raw.execute("select pg_advisory_unlock(%s, hashtext(%s))", key)
 
 
-# The DuckDB catalog of this process's last dbt run in it (_open_here)
-_OPENED_HERE: Path | None = None
-
 # Parsed projects kept by a resident process (keep_parsed_projects), by what the parse depends on.
 _PARSED: dict[tuple, object] | None = None
 
@@ -93,11 +90,7 @@ def _run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars:
     def on_node(unique_id: str, status: str) -> None:
         reporter.event("dbt_node", node=unique_id, status=status)
 
-    if _open_here(catalog):
-        dbt_ahead.discard(catalog.target, vars_text)
-        child = None
-    else:  # waited for before the lock: other runs on this catalog need not wait for this one's child
-        child = dbt_ahead.take(catalog.target, vars_text)
+    child = dbt_ahead.take(catalog.target, vars_text)  # waited for before the lock: other runs need not wait
     try:
         with _one_at_a_time(catalog):
             outcome = dbt_ahead.give(child, [*command, *options], on_node) if child is not None else None
@@ -123,11 +116,26 @@ def _run_here(command: list[str], catalog: Catalog, options: list[str], vars_tex
     # imported here: commands that run no dbt (assess, status) start 2 s sooner
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner(manifest=manifest, callbacks=[dbt_ahead.node_callback(on_node)]).invoke([*command, *options])
-    if catalog.target == "duckdb":  # only another DuckDB run makes dbt-duckdb let go of the file
-        global _OPENED_HERE
-        _OPENED_HERE = catalog.path.resolve()
+    try:
+        result = dbtRunner(manifest=manifest, callbacks=[dbt_ahead.node_callback(on_node)]).invoke([*command, *options])
+    finally:
+        if catalog.target == "duckdb":
+            _let_go_of_duckdb()
     return dbt_ahead.outcome_of(result)
+
+
+def _let_go_of_duckdb() -> None:
+    """Close the DuckDB catalog dbt-duckdb keeps open after a run (its profile's `keep_open`, on
+    by default): open, it stays locked against every other process. A resident `sync --every`
+    held it between passes, where nobody could query the catalog or run `delta2sql status` on
+    it, and a later run's child could not open it. The next run here opens it again (~20 ms)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    try:
+        environment = DuckDBConnectionManager.env()
+    except Exception:  # noqa: BLE001 - dbt-duckdb raises a bare Exception when no run opened one
+        return
+    environment.close()
 
 
 def start_ahead(catalog: Catalog, log_bytes: int, dbt_vars: dict | None = None) -> None:
@@ -139,16 +147,10 @@ def start_ahead(catalog: Catalog, log_bytes: int, dbt_vars: dict | None = None) 
     process's, which the limit is checked against, yet they are the command's. Not in a resident
     process, which has dbt imported and keeps each catalog's parse in memory
     (keep_parsed_projects)."""
-    if _PARSED is not None or catalog.memory_limit_bytes or log_bytes < dbt_ahead.MIN_BYTES or _open_here(catalog):
+    if _PARSED is not None or catalog.memory_limit_bytes or log_bytes < dbt_ahead.MIN_BYTES:
         return
     vars_text = _all_vars_text(catalog, dbt_vars)
     dbt_ahead.start(_options(catalog, vars_text), catalog.target, vars_text)
-
-
-def _open_here(catalog: Catalog) -> bool:
-    """Whether a dbt run in this process left `catalog` open: dbt-duckdb keeps the last DuckDB
-    file it ran on open, and locked against other processes, a child's run included."""
-    return catalog.target == "duckdb" and _OPENED_HERE == catalog.path.resolve()
 
 
 def _options(catalog: Catalog, vars_text: str) -> list[str]:

@@ -163,7 +163,7 @@ def test_a_validation_run_in_a_child_finds_what_one_in_this_process_finds(catalo
     ran in a child made ready ahead or in this process: on every engine."""
     table = tmp_path / "orders"
     DELTALAKE_FIXTURES["checkpoints"](table)
-    monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 0)  # built in a child: the catalog is not left open here
+    monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 0)  # built, and validated below, in a child
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
     assert outcome.status == "migrated", outcome.error
     commit = max((table / "_delta_log").glob("*.json"))
@@ -184,25 +184,24 @@ def test_a_validation_run_in_a_child_finds_what_one_in_this_process_finds(catalo
         "assert_log_files_unchanged", "assert_json_commits_rebuild_exactly"}
 
 
-def test_a_duckdb_catalog_a_run_here_left_open_is_not_given_to_a_child(tmp_path, monkeypatch):
-    """dbt-duckdb keeps the file of its last run open, locked against other processes: the next
-    run on it stays in this process, and no child is started for it (none would get the lock)."""
+def test_a_run_here_lets_go_of_its_duckdb_catalog(tmp_path, monkeypatch):
+    """dbt-duckdb keeps the file of its last run open (its profile's `keep_open`), locked against
+    every other process. A run here closes it: another process can open the catalog, and the next
+    run on it goes to a child made ready ahead. Until 2026-12-07 it stayed open, and such a run
+    stayed in this process."""
     table, catalog = new_catalog_of_a_small_table(tmp_path, monkeypatch)
     monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 1 << 60)
     [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())  # built here
     assert outcome.status == "migrated", outcome.error
+    opened = subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1], read_only=True).close()",
+         str(catalog.path)], capture_output=True, text=True, check=False)
+    assert opened.returncode == 0, opened.stderr
+
     monkeypatch.setattr(dbt_ahead, "MIN_BYTES", 0)
     started, taken = record_children(monkeypatch)
     assert all(c.status == "pass" for c in validate_tables(catalog, RecordingReporter()))
-    assert started == [] and taken == []
-
-    vars_text = dbt_runner._all_vars_text(catalog, None)  # one started before the run here is stopped
-    dbt_ahead.start(dbt_runner._options(catalog, vars_text), "duckdb", vars_text)
-    child = dbt_ahead._CHILDREN[("duckdb", vars_text)]
-    write_deltalake(table, pa.table({"id": pa.array([3], pa.int64())}), mode="append", schema_mode="merge")
-    [outcome] = migrate_tables([TableSpec(table, "orders")], catalog, RecordingReporter())
-    assert outcome.status == "migrated", outcome.error
-    assert child.process.returncode is not None and ("duckdb", vars_text) not in dbt_ahead._CHILDREN
+    assert ran(taken) == [(started[0], True, 0)]
 
 
 def test_a_child_that_cannot_parse_leaves_the_run_to_this_process(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.request
 
+import duckdb
 import pyarrow as pa
 import pytest
 from conftest import REPO, cli_options, documented_events, free_port, make_catalog
@@ -147,6 +148,31 @@ def test_every_keeps_syncing_serves_metrics_and_backs_a_failing_table_off(tmp_pa
     assert any(e["versions"] == {"a": 4} for e in caught_up)
     first_validation = next(i for i, e in enumerate(events) if e["event"] == "references_loading")
     assert events.index(caught_up[0]) < first_validation
+
+
+@pytest.mark.duckdb
+def test_between_passes_the_duckdb_catalog_is_free_to_read(tmp_path):
+    """A DuckDB file is locked by the process that has it open. Between passes a resident sync
+    holds nothing, so the catalog can be queried and `status` run on it; until 2026-12-07 the
+    sync's dbt kept it open, and both failed with DuckDB's "Conflicting lock"."""
+    catalog = make_catalog("duckdb", tmp_path, "free")
+    a = tmp_path / "a"
+    DELTALAKE_FIXTURES["appends"](a)
+    options, env = cli_options(catalog)
+    events_path = tmp_path / "sync.jsonl"
+    with events_path.open("w") as log:
+        process = subprocess.Popen([DELTA2SQL, "sync", "--manifest", manifest(tmp_path, a), "--every", "1h", *options,
+                                    "--json"], stdout=log, stderr=subprocess.DEVNULL, env={**os.environ, **env})
+    try:
+        wait_for(lambda: '"event": "sync_finished"' in events_path.read_text(), 120, "the first pass")
+        status = subprocess.run([DELTA2SQL, "status", *options, "--json"], capture_output=True, text=True,
+                                env={**os.environ, **env}, check=False)
+        assert status.returncode == 0, status.stderr
+        with duckdb.connect(str(catalog.path), read_only=True) as con:
+            assert con.execute("select latest_version from delta_tables where table_name = 'a'").fetchall() == [(3,)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0
 
 
 @pytest.mark.duckdb
