@@ -11,6 +11,7 @@ import shlex
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +53,11 @@ def _one_at_a_time(catalog: Catalog):
                 con.raw.execute("select pg_advisory_unlock(%s, hashtext(%s))", key)
 
 
-# Parsed projects kept by a resident process (keep_parsed_projects), by what the parse depends on.
-_PARSED: dict[tuple, object] | None = None
+# Parsed projects kept by a resident process (keep_parsed_projects), by what the parse depends on,
+# the most recently used last. A one-table validation's vars name the table, so a sync of a fleet
+# would keep one per table it ever validated (~3.5 MiB each, measured): the oldest go past the limit.
+_PARSED: OrderedDict[tuple, object] | None = None
+KEPT_PARSED_PROJECTS = 16
 
 
 def keep_parsed_projects() -> None:
@@ -63,7 +67,7 @@ def keep_parsed_projects() -> None:
     One-shot commands do not keep it: the first parse costs a dbt invocation of its own."""
     global _PARSED
     if _PARSED is None:
-        _PARSED = {}
+        _PARSED = OrderedDict()
 
 
 def run_dbt(command: list[str], catalog: Catalog, reporter: Reporter, dbt_vars: dict | None = None,
@@ -170,14 +174,18 @@ def _parsed_project(catalog: Catalog, options: list[str], vars_text: str):
     if _PARSED is None:
         return None
     key = (catalog.target, vars_text)
-    if key not in _PARSED:
-        from dbt.cli.main import dbtRunner
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        return _PARSED[key]
+    from dbt.cli.main import dbtRunner
 
-        parsed = dbtRunner().invoke(["parse", *options])
-        if not parsed.success:
-            return None
-        _PARSED[key] = parsed.result
-    return _PARSED[key]
+    parsed = dbtRunner().invoke(["parse", *options])
+    if not parsed.success:
+        return None
+    _PARSED[key] = parsed.result
+    while len(_PARSED) > KEPT_PARSED_PROJECTS:
+        _PARSED.popitem(last=False)
+    return parsed.result
 
 
 def _vars_text(dbt_vars: dict) -> str:

@@ -8,6 +8,7 @@ write there races with them, and Python's own iteration of os.environ fails when
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -300,3 +301,22 @@ def test_a_catalog_in_a_folder_named_like_jinja_is_built_where_it_is(tmp_path):
     assert not (tmp_path / "a2b").exists()
     with catalog.connect() as con:
         assert con.execute("select count(*) from delta_files").fetchone()[0] > 0
+
+
+def test_a_resident_process_keeps_its_newest_parses_only(tmp_path, monkeypatch):
+    """A one-table validation's vars name the table, so a resident sync of a fleet kept one parse
+    (~3.5 MiB) per table it ever validated. Past the limit, the least recently used goes."""
+    monkeypatch.setattr(dbt_runner, "_PARSED", None)
+    monkeypatch.setattr(dbt_runner, "KEPT_PARSED_PROJECTS", 2)
+    dbt_runner.keep_parsed_projects()
+    catalog = Catalog(path=tmp_path / "fleet.duckdb")
+
+    def parsed(table_name: str):
+        vars_text = dbt_runner._all_vars_text(catalog, {"table_name": table_name})
+        return dbt_runner._parsed_project(catalog, dbt_runner._options(catalog, vars_text), vars_text)
+
+    a = parsed("a")
+    parsed("b")
+    assert parsed("a") is a  # kept, and now the most recently used
+    parsed("c")
+    assert [json.loads(vars_text)["table_name"] for _, vars_text in dbt_runner._PARSED] == ["a", "c"]
