@@ -154,18 +154,21 @@ class Catalog:
         return str(self.path)
 
     def check(self) -> None:
-        """Refuse settings dbt cannot work with, before anything is written."""
+        """Refuse settings dbt cannot work with, before anything is written. dbt-duckdb is given the
+        resolved path (`env`), and names the database after it read as a URL, where DuckDB opens
+        the file: in `a#b/lake.duckdb` it found database "a", and the build failed after the landing."""
         if self.target != "duckdb":
             return
-        if any(q in self.path.stem for q in "'\""):
-            # dbt-duckdb names the database after the file stem and does not escape quotes in it
-            raise CatalogError(f"catalog file name {self.path.name!r}: quotes are not allowed in a DuckDB catalog's file name")
-        # dbt-duckdb names the database after its path read as a URL, where DuckDB opens the file:
-        # in `a#b/lake.duckdb` it found database "a", and the build failed after the landing
-        as_url = urllib.parse.urlparse(str(self.path.resolve())).path
-        if as_url != str(self.path.resolve()):
-            raise CatalogError(f"catalog path {str(self.path.resolve())!r}: dbt-duckdb reads a DuckDB catalog's path as a "
-                               f"URL and would take it for {as_url!r}; choose a path without '#', '?' or ';'")
+        path = str(self.path.resolve())
+        database = _database_name(os.path.basename(path))
+        if any(q in database for q in "'\""):  # dbt-duckdb does not escape quotes in the name
+            raise CatalogError(f"catalog file name {os.path.basename(path)!r}: quotes are not allowed in a DuckDB "
+                               "catalog's file name before its first dot")
+        as_url = _database_name(os.path.basename(urllib.parse.urlparse(path).path))
+        if as_url != database:
+            raise CatalogError(f"catalog path {path!r}: dbt-duckdb reads a DuckDB catalog's path as a URL, where '#', "
+                               f"'?' and ';' end it, and would name the database {as_url!r}, not {database!r}: "
+                               "rename or move the file")
 
     def connect(self, create: bool = True) -> CatalogConnection:
         """A connection; with `create=False` a PostgreSQL schema that does not exist is not created
@@ -178,6 +181,11 @@ class Catalog:
         if self.target == "sqlite":
             return SQLiteCatalog(self)
         raise CatalogError(f"target {self.target!r} is not supported (supported: {', '.join(TARGETS)})")
+
+
+def _database_name(file_name: str) -> str:
+    """The name DuckDB, and dbt-duckdb, give the database in `file_name`: up to its first dot."""
+    return file_name.lstrip(".").split(".")[0]
 
 
 def catalog_from_options(target: str | None, catalog: str | None) -> Catalog:

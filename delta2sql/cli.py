@@ -45,7 +45,7 @@ from delta2sql.console_tables import print_table, timestamp
 from delta2sql.cutover import finalize_table, rollback_table
 from delta2sql.dbt_runner import keep_parsed_projects, plain_dbt_command
 from delta2sql.drift import detect_drift
-from delta2sql.errors import CatalogError, Delta2SqlError
+from delta2sql.errors import CatalogBusy, CatalogError, Delta2SqlError
 from delta2sql.estimate import estimate_lines, seconds_range
 from delta2sql.lifecycle import HEALTHY
 from delta2sql.log_store import (
@@ -357,8 +357,18 @@ def sync(manifest, every, parallel, batch_size, levels, metrics_port, max_rows_p
         while not stopping.is_set():
             number += 1
             started = time.monotonic()
-            results = sync_pass(specs, catalog, reporter, RunOptions(batch_size=batch_size), parallel, backoff, chosen,
-                                number)
+            try:
+                results = sync_pass(specs, catalog, reporter, RunOptions(batch_size=batch_size), parallel, backoff,
+                                    chosen, number)
+            except CatalogBusy as exc:
+                if every is None:
+                    raise
+                # Between passes the catalog is free, and a DuckDB file can be open in one process
+                # at a time: someone querying it holds this pass back, not the resident sync
+                next_in = max(0.0, every - (time.monotonic() - started))
+                reporter.event("warning", message=f"sync pass {number} stopped: {exc}; next pass in {next_in:.0f} s")
+                stopping.wait(next_in)
+                continue
             code = sync_exit_code(results)
             next_in = None if every is None else max(0.0, every - (time.monotonic() - started))
             _report_sync(reporter, number, results, code, next_in)

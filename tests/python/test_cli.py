@@ -58,7 +58,7 @@ def test_odd_names_and_paths_round_trip(tmp_path):
     odd_dir = tmp_path / "dir with 'quote' and é" / "événements 'prod' %20"
     HANDWRITTEN_FIXTURES["url_encoded_paths"](odd_dir)
     name = "événements 'prod' %20"
-    catalog = tmp_path / "cata'log dir" / "catalog é 1.duckdb"
+    catalog = tmp_path / "cata'log; dir" / "catalog é 1.v#2.duckdb"  # ';' and '#' where dbt-duckdb names it the same
     catalog.parent.mkdir()  # migrate creates the catalog, not its folders
     result = CliRunner().invoke(main, ["migrate", str(odd_dir), "--name", name, "--catalog", str(catalog), "--json"])
     assert result.exit_code == 0, result.output

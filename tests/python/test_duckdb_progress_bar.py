@@ -25,10 +25,14 @@ def test_connections_of_delta2sql_draw_no_bar(tmp_path):
 
 
 def test_the_package_opens_duckdb_only_through_connect_duckdb():
-    """A `duckdb.connect` elsewhere would draw the bar again."""
+    """A `duckdb.connect` elsewhere, or DuckDB's module-level connection (`duckdb.sql(...)`, whose
+    bar is on), would draw the bar again."""
     opened = []
-    for module in PACKAGE.glob("*.py"):
+    for module in sorted(PACKAGE.glob("*.py")):
         for node in ast.walk(ast.parse(module.read_text())):
-            if isinstance(node, ast.Call) and ast.unparse(node.func) == "duckdb.connect":
-                opened.append(module.name)
-    assert opened == ["catalog.py"]
+            if isinstance(node, ast.ImportFrom) and node.module == "duckdb":
+                opened.append((module.name, f"from duckdb import {', '.join(a.name for a in node.names)}"))
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and ast.unparse(node.func.value) == "duckdb" and node.func.attr[0].islower()):
+                opened.append((module.name, ast.unparse(node.func)))
+    assert opened == [("catalog.py", "duckdb.connect")]

@@ -26,7 +26,7 @@ VALIDATION_STATE_TEST = "assert_tables_validated_at_latest_version"
 
 
 def delta2sql(catalog, *args) -> None:
-    """The CLI in its own process, as a user runs it (in-process dbt-duckdb keeps the file open)."""
+    """The CLI in its own process, as a user runs it."""
     options, env = cli_options(catalog)
     run = subprocess.run([str(DELTA2SQL), *args, *options], env={**os.environ, **env}, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -167,12 +167,48 @@ def test_between_passes_the_duckdb_catalog_is_free_to_read(tmp_path):
         wait_for(lambda: '"event": "sync_finished"' in events_path.read_text(), 120, "the first pass")
         status = subprocess.run([DELTA2SQL, "status", *options, "--json"], capture_output=True, text=True,
                                 env={**os.environ, **env}, check=False)
-        assert status.returncode == 0, status.stderr
         with duckdb.connect(str(catalog.path), read_only=True) as con:
-            assert con.execute("select latest_version from delta_tables where table_name = 'a'").fetchall() == [(3,)]
+            versions = con.execute("select latest_version from delta_tables where table_name = 'a'").fetchall()
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=120) == 0
+        process.wait(timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert versions == [(3,)]
+    assert process.returncode == 0
+
+
+@pytest.mark.duckdb
+def test_a_pass_that_finds_the_duckdb_catalog_held_leaves_it_to_the_next(tmp_path):
+    """Someone reading the catalog when a pass starts holds the file (DuckDB lets one process
+    open it at a time). The resident sync says so and goes on at the next pass; a one-shot sync
+    fails as before. Once the catalog was free between passes, this ended the resident sync."""
+    catalog = make_catalog("duckdb", tmp_path, "held")
+    a = tmp_path / "a"
+    DELTALAKE_FIXTURES["appends"](a)
+    assert sync(catalog, "--manifest", manifest(tmp_path, a))[0] == 0
+    options, env = cli_options(catalog)
+    events_path = tmp_path / "sync.jsonl"
+    reader = duckdb.connect(str(catalog.path), read_only=True)
+    try:
+        assert sync(catalog, "--manifest", manifest(tmp_path, a))[0] == 1
+        with events_path.open("w") as log:
+            process = subprocess.Popen([DELTA2SQL, "sync", "--manifest", manifest(tmp_path, a), "--every", "1s",
+                                        *options, "--json"], stdout=log, stderr=subprocess.DEVNULL,
+                                       env={**os.environ, **env})
+        try:
+            wait_for(lambda: '"event": "warning"' in events_path.read_text(), 120, "a pass finding the catalog held")
+            reader.close()
+            wait_for(lambda: '"event": "sync_finished"' in events_path.read_text(), 120, "a pass once it is free")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
+    finally:
+        reader.close()
+    assert process.returncode == 0
+    events = [json.loads(line) for line in events_path.read_text().splitlines() if line.startswith("{")]
+    held = next(e for e in events if e["event"] == "warning")
+    assert held["message"].startswith("sync pass 1 stopped") and "Conflicting lock" in held["message"]
+    assert tables([e for e in events if e["event"] == "sync_table"])["a"]["status"] == "in_sync"
 
 
 @pytest.mark.duckdb
