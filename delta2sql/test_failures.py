@@ -65,21 +65,25 @@ def attribute_build(con: CatalogConnection, run_results: list[dict],
 def findings(con: CatalogConnection, node: dict) -> list[Finding]:
     """Per table, how many rows the test `node` (a run_results entry) returns now, and the first."""
     failures = f"(\n{node['compiled_code']}\n) as failures"  # new lines: the test may end in a -- comment
-    by_table = "table_name" in _columns(con, f"select * from {failures} limit 0")
+    columns = _columns(con, f"select * from {failures} limit 0")
+    by_table = "table_name" in columns
     found = [Finding(row["table_name"] if by_table else ALL_TABLES, rows, row)
-             for rows, row in _first_rows(con, failures, "partition by table_name" if by_table else "")]
+             for rows, row in _first_rows(con, failures, columns, "partition by table_name" if by_table else "")]
     if not found:  # the catalog changed since dbt ran the test (a concurrent run): the failure still stands
         found.append(Finding(ALL_TABLES, node["failures"], {
             "expected": "no rows", "observed": f"{node['failures']} rows when dbt ran the test, none when read back"}))
     return found
 
 
-def _first_rows(con: CatalogConnection, failures: str, partition: str) -> list[tuple[int, dict]]:
+def _first_rows(con: CatalogConnection, failures: str, columns: list[str], partition: str) -> list[tuple[int, dict]]:
     """The first row of each partition, with the partition's row count: counted in the database,
-    so only one row per table reaches Python."""
+    so only one row per table reaches Python. First in the order of the columns' text, which
+    every engine has for every type (PostgreSQL's json has no order of its own): the same row at
+    every run, where the order a test returns its rows in may change from one run to the next."""
+    order = ", ".join('cast("{}" as text)'.format(column.replace('"', '""')) for column in columns)
     cursor = con.raw.execute(  # the target's own SQL: not through the DuckDB-to-target translation
         f"select * from (select failures.*, count(*) over ({partition}) as {_ROWS}, "
-        f"row_number() over ({partition}) as {_ROW_NUMBER} from {failures}) as numbered "
+        f"row_number() over ({partition} order by {order}) as {_ROW_NUMBER} from {failures}) as numbered "
         f"where {_ROW_NUMBER} = 1"
     )
     names = [d[0] for d in cursor.description]

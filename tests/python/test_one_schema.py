@@ -137,6 +137,17 @@ def test_read_back_failures_are_counted_per_table(tmp_path):
     assert sorted((f.table_name, f.rows, f.first["table_name"]) for f in found) == [("a", 2, "a"), ("b", 1, "b")]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_row_a_failure_shows_is_the_first_in_the_order_of_its_text(engine, tmp_path):
+    """Which failing row a check shows used to be whichever the engine numbered first."""
+    catalog = make_catalog(engine, tmp_path, "first_row")
+    numbers = list(range(40, 0, -1))
+    rows = " union all ".join(f"select 'a' as table_name, '{n:02d}' as expected, {n} as observed" for n in numbers)
+    with catalog.connect() as con:
+        [found] = findings(con, failed_test(rows, len(numbers)))
+    assert (found.rows, found.first["expected"], found.first["observed"]) == (40, "01", 1)
+
+
 def test_a_failure_whose_rows_are_gone_when_read_back_is_still_reported(tmp_path):
     """A concurrent run may change the catalog between dbt's run and the read-back: the test
     failed all the same, so every table hears of it."""
