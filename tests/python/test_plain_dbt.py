@@ -82,6 +82,26 @@ def test_plain_dbt_build_after_migrate_and_after_validate(engine, tmp_path):
         assert docs.returncode == 0 and "WARNING" not in docs.stdout, docs.stdout
 
 
+@pytest.mark.duckdb
+def test_after_an_upgrade_status_brings_the_catalog_up_to_date_for_plain_dbt(tmp_path):
+    """A catalog an older delta2sql wrote lacks a table the new one declares (here a reference
+    table, dropped): plain dbt stops at it, and one `delta2sql status` adds it (README)."""
+    table = tmp_path / "orders"
+    DELTALAKE_FIXTURES["appends"](table)
+    catalog = make_catalog("duckdb", tmp_path, "upgraded")
+    delta2sql(catalog, "migrate", str(table))
+    with catalog.connect() as con:
+        con.execute("drop table reference_checkpoint_differences")
+    env = {**os.environ, **catalog.env(), "DBT_PROFILES_DIR": str(profiles_dir()),
+           "DBT_TARGET_PATH": str(tmp_path / "before_status"), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    run = subprocess.run([str(DBT), "build", "--target", "duckdb"], cwd=project_dir(), env=env, capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 1 and "reference_checkpoint_differences does not exist" in run.stdout, run.stdout
+    delta2sql(catalog, "status")
+    after_status = plain_dbt_build(catalog, tmp_path / "after_status")
+    assert {r["status"] for r in after_status.values()} <= {"success", "pass", "warn"}
+
+
 def test_plain_dbt_never_builds_into_a_catalog_that_is_not_there(tmp_path):
     """Unset, DELTA2SQL_CATALOG is an error before anything is opened; pointing at a database
     without a catalog stops the run before any model, saying which file it looked at."""
