@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -224,12 +225,28 @@ def load_snapshot_reference(con: CatalogConnection, table_name: str, table_uri: 
         files, has_deleted_rows, dv_error, partition_types = snapshot
         snapshots.append({"table_name": table_name, "version": version, "num_files": files.num_rows,
                           "has_deleted_rows": has_deleted_rows, "reader_error": dv_error})
-        for batch in files.to_batches(max_chunksize=SNAPSHOT_LOAD_ROWS):  # each with its texts only as stored
+        for rows in _in_loads(files.to_batches(max_chunksize=SNAPSHOT_LOAD_ROWS)):  # each with its texts only as stored
             con.load_arrow("reference_snapshot_files", _in_schema(
-                pa.Table.from_batches([batch]), "reference_snapshot_files", table_name=table_name, version=version))
+                rows, "reference_snapshot_files", table_name=table_name, version=version))
         _append(con, "reference_partition_values", _typed_catalog_partitions(con, table_name, version, partition_types))
     _replace(con, "reference_snapshots", table_name, snapshots)
     return errors
+
+
+def _in_loads(batches: list[pa.RecordBatch]) -> Iterator[pa.Table]:
+    """`batches` gathered into tables of up to SNAPSHOT_LOAD_ROWS rows, without copying: delta-rs
+    hands a snapshot in batches of 8,192 rows, and a load per batch (one transaction each) took
+    1.5 s of storing wide x1's 1.8M files in DuckDB; a load of the whole snapshot at once held it
+    all in DuckDB's memory beside delta-rs's (validate wide x4 peaked 534 MiB over delta-rs)."""
+    gathered, rows = [], 0
+    for batch in batches:
+        if gathered and rows + batch.num_rows > SNAPSHOT_LOAD_ROWS:
+            yield pa.Table.from_batches(gathered)
+            gathered, rows = [], 0
+        gathered.append(batch)
+        rows += batch.num_rows
+    if gathered:
+        yield pa.Table.from_batches(gathered)
 
 
 def _typed_catalog_partitions(con: CatalogConnection, table_name: str, version: int,
