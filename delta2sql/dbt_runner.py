@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from delta2sql import dbt_ahead, dbt_parses
 from delta2sql.catalog import Catalog
 from delta2sql.errors import Delta2SqlError
@@ -134,7 +136,6 @@ def _let_go_of_duckdb() -> None:
     held it between passes, where nobody could query the catalog or run `delta2sql status` on
     it, and a later run's child could not open it. The next run here opens it again (~20 ms).
     Closing its connection closes dbt-duckdb's cursors on it too."""
-    import duckdb
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     try:
