@@ -126,6 +126,23 @@ def test_wrong_file_size_is_detected(migrated):
     assert "assert_snapshot_matches_delta_rs" in failing_checks(catalog)
 
 
+def test_a_path_live_twice_is_detected(migrated):
+    """A live file the catalog holds twice (another row of its path, added at another version):
+    delta-rs lists the path once, so the snapshot check names it a duplicate key."""
+    _, catalog = migrated
+    with catalog.connect() as con:
+        columns = con.columns("delta_files")
+        path = con.execute("select max(path) from delta_files where removed_version is null").fetchone()[0]
+        copied = ", ".join("added_version - 1" if c == "added_version" else c for c in columns)
+        con.execute(f"insert into delta_files ({', '.join(columns)}) select {copied} from delta_files "
+                    "where path = ? and removed_version is null", [path])
+    results = {c.check_name: c for c in validate_tables(catalog, RecordingReporter(), num_versions=1)}
+    check = results["assert_snapshot_matches_delta_rs"]  # at the latest version only
+    assert check.status == "fail"
+    assert check.details.startswith("1 differing rows; ")
+    assert '"diff_status": "duplicate key"' in check.details and path in check.details
+
+
 def test_delta_rs_snapshots_are_delta_rs_at_each_version_though_the_log_went_further(tmp_path):
     """The reference opens its newest sampled version without `version=` (faster in delta-rs)
     and moves back when the log has gone further: each snapshot is still delta-rs's own at that

@@ -22,18 +22,18 @@ typed_partitions as (
     select * from {{ source('validation', 'reference_partition_values') }}
 ),
 
-catalog_live_files as (
+catalog_live_files as (  -- one row per live path: a path live twice is a duplicate key
     select
         snapshots.table_name,
         snapshots.version,
         snapshots.has_deleted_rows,
         files.path,
-        files.size_bytes,
-        files.partition_values,
-        typed_partitions.typed_partition_values,
-        files.num_records,
-        coalesce(cast(json_extract_string(files.deletion_vector, '$.cardinality') as bigint), 0) as deleted_rows,
-        count(*) over (partition by snapshots.table_name, snapshots.version, files.path) as live_rows_per_path
+        min(files.size_bytes) as size_bytes,
+        min(files.partition_values) as partition_values,
+        min(typed_partitions.typed_partition_values) as typed_partition_values,
+        min(files.num_records) as num_records,
+        min(coalesce(cast(json_extract_string(files.deletion_vector, '$.cardinality') as bigint), 0)) as deleted_rows,
+        count(*) as live_rows_per_path
     from snapshots
     inner join files
         on snapshots.table_name = files.table_name
@@ -43,6 +43,7 @@ catalog_live_files as (
         on snapshots.table_name = typed_partitions.table_name
         and snapshots.version = typed_partitions.version
         and files.partition_values = typed_partitions.partition_values
+    group by snapshots.table_name, snapshots.version, snapshots.has_deleted_rows, files.path
 ),
 
 reference_live_files as (

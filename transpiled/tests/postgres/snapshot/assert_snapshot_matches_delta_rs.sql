@@ -29,15 +29,17 @@ WITH snapshots AS (
     snapshots.version,
     snapshots.has_deleted_rows,
     files.path,
-    files.size_bytes,
-    files.partition_values,
-    typed_partitions.typed_partition_values,
-    files.num_records,
-    COALESCE(
-      CAST(JSON_EXTRACT_PATH_TEXT(CAST(files.deletion_vector AS JSON), 'cardinality') AS BIGINT),
-      0
+    MIN(files.size_bytes) AS size_bytes,
+    MIN(files.partition_values) AS partition_values,
+    MIN(typed_partitions.typed_partition_values) AS typed_partition_values,
+    MIN(files.num_records) AS num_records,
+    MIN(
+      COALESCE(
+        CAST(JSON_EXTRACT_PATH_TEXT(CAST(files.deletion_vector AS JSON), 'cardinality') AS BIGINT),
+        0
+      )
     ) AS deleted_rows,
-    COUNT(*) OVER (PARTITION BY snapshots.table_name, snapshots.version, files.path) AS live_rows_per_path
+    COUNT(*) AS live_rows_per_path
   FROM snapshots
   INNER JOIN files
     ON snapshots.table_name = files.table_name
@@ -49,6 +51,11 @@ WITH snapshots AS (
     ON snapshots.table_name = typed_partitions.table_name
     AND snapshots.version = typed_partitions.version
     AND files.partition_values = typed_partitions.partition_values
+  GROUP BY
+    snapshots.table_name,
+    snapshots.version,
+    snapshots.has_deleted_rows,
+    files.path
 ), reference_live_files AS (
   SELECT
     reference_files.*,
