@@ -19,6 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from delta2sql.errors import Delta2SqlError, DeltaLogError, ObjectGoneError
 from delta2sql.log_store import LocalLog, LogObject, ObjectStoreLog, TableLog, open_log
 
@@ -138,6 +141,21 @@ def _incomplete_multipart_versions(listed: list[LogObject], complete: dict[int, 
     return {v for v in seen if not any(c.kind == "multipart" for c in complete.get(v, []))}
 
 
+def _sidecar_paths(parquet: pq.ParquetFile) -> list[str]:
+    """The paths of a Parquet checkpoint's `sidecar` rows, read one row group at a time and only
+    that field. Read whole, the all-null `sidecar` column of a classic checkpoint written by
+    delta-rs (1.72M rows in two row groups) grew the process by 84 MiB for good, and the landing's
+    DuckDB, capped by what the process already holds, then ran out of memory reading that
+    checkpoint's 1M-row groups (benchmark's wide_delta_rs, 2026-12-08); this way, by 18 MiB."""
+    if "sidecar" not in parquet.schema_arrow.names:
+        return []
+    paths = []
+    for group in range(parquet.metadata.num_row_groups):
+        rows = parquet.read_row_group(group, columns=["sidecar.path"]).column("sidecar")
+        paths += [row["path"] for row in rows.filter(pc.is_valid(rows)).to_pylist()]
+    return paths
+
+
 def sidecar_files(checkpoint: Checkpoint, log: TableLog, fetch: bool = True) -> list[LogFile]:
     """The `_sidecars/` files a V2-spec checkpoint references, fetched unless `fetch` is false (a
     Parquet checkpoint is then read in place, its `sidecar` column only); an error names any
@@ -161,9 +179,7 @@ def sidecar_files(checkpoint: Checkpoint, log: TableLog, fetch: bool = True) -> 
     else:
         if fetch:
             log.fetch([top])
-        parquet = log.open_parquet(top.name, top.size_bytes)
-        table = parquet.read(columns=["sidecar"]) if "sidecar" in parquet.schema_arrow.names else None
-        paths = [] if table is None else [r["path"] for r in table.column("sidecar").to_pylist() if r]
+        paths = _sidecar_paths(log.open_parquet(top.name, top.size_bytes))
     listed = []
     for rel in paths:
         obj = log.stat(f"_sidecars/{rel}" if "/" not in rel else rel)

@@ -270,8 +270,8 @@ def load_checkpoint_reference(con: CatalogConnection, table_name: str, log: Tabl
     """Every row of every Parquet checkpoint file compared with the catalog's action_json of the same row.
 
     Both sides are compared as typed values, not as text: the stored JSON is parsed back into the
-    type pyarrow reads the row's action column as (the file's own schema), and each side becomes
-    `<action>:<to_json of that value>` in an in-memory DuckDB. A value the extractor read, rebuilt
+    type pyarrow reads the row's action column as (the file's own schema), and an in-memory DuckDB
+    compares the two values (_compare_checkpoint_rows). A value the extractor read, rebuilt
     or stored wrongly, a row moved or lost, differs; so does a number or timestamp that JSON
     rendering rounded, because it parses back to a different value. Fields the file lacks are not
     compared: in the catalog they are the checkpoint template's NULLs.

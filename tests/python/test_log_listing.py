@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fixtures.deltalake_tables import DELTALAKE_FIXTURES
 from fixtures.handwritten_logs import BAD_INPUT_FIXTURES, HANDWRITTEN_FIXTURES, SURVIVABLE_FIXTURES
 
 from delta2sql.errors import DeltaLogError
-from delta2sql.log_listing import plan_segment
+from delta2sql.log_listing import _sidecar_paths, plan_segment
 
 
 def build(registry, name, tmp_path):
@@ -54,3 +56,22 @@ def test_missing_part_falls_back_to_older_complete_checkpoint(tmp_path):
 def test_gap_names_the_missing_version(tmp_path):
     with pytest.raises(DeltaLogError, match=r"version 2 is missing \(00000000000000000002\.json\)"):
         plan_segment(build(BAD_INPUT_FIXTURES, "missing_middle_version", tmp_path))
+
+
+def test_sidecar_paths_are_read_from_every_row_group(tmp_path):
+    """The sidecar rows of a Parquet checkpoint, read one row group at a time: rows of every group
+    are found, in file order, and null rows (the file actions and the other rows) are not."""
+    sidecar = pa.struct([("path", pa.string()), ("sizeInBytes", pa.int64()), ("modificationTime", pa.int64())])
+    rows = [None, {"path": "a.parquet", "sizeInBytes": 1, "modificationTime": 2}, None, None,
+            {"path": "b.parquet", "sizeInBytes": 3, "modificationTime": 4},
+            {"path": "c.parquet", "sizeInBytes": 5, "modificationTime": 6}, None]
+    protocol = pa.struct([("minReaderVersion", pa.int32())])
+    table = pa.table({"protocol": pa.array([{"minReaderVersion": 3}] + [None] * 6, protocol),
+                      "sidecar": pa.array(rows, sidecar)})
+    pq.write_table(table, tmp_path / "top.parquet", row_group_size=2)
+    parquet = pq.ParquetFile(tmp_path / "top.parquet")
+    assert parquet.metadata.num_row_groups == 4
+    assert _sidecar_paths(parquet) == ["a.parquet", "b.parquet", "c.parquet"]
+
+    pq.write_table(table.drop_columns(["sidecar"]), tmp_path / "classic.parquet")
+    assert _sidecar_paths(pq.ParquetFile(tmp_path / "classic.parquet")) == []
