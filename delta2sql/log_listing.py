@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -149,6 +150,9 @@ def _sidecar_paths(parquet: pq.ParquetFile) -> list[str]:
     checkpoint's 1M-row groups (benchmark's wide_delta_rs, 2026-12-08); this way, by 18 MiB."""
     if "sidecar" not in parquet.schema_arrow.names:
         return []
+    sidecar = parquet.schema_arrow.field("sidecar").type
+    if not pa.types.is_struct(sidecar) or sidecar.get_field_index("path") < 0:  # outside the protocol: read whole
+        return [row["path"] for row in parquet.read(columns=["sidecar"]).column("sidecar").to_pylist() if row]
     paths = []
     for group in range(parquet.metadata.num_row_groups):
         rows = parquet.read_row_group(group, columns=["sidecar.path"]).column("sidecar")

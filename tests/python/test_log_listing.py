@@ -73,5 +73,8 @@ def test_sidecar_paths_are_read_from_every_row_group(tmp_path):
     assert parquet.metadata.num_row_groups == 4
     assert _sidecar_paths(parquet) == ["a.parquet", "b.parquet", "c.parquet"]
 
-    pq.write_table(table.drop_columns(["sidecar"]), tmp_path / "classic.parquet")
+    pq.write_table(table.drop_columns(["sidecar"]), tmp_path / "no_column.parquet")
+    assert _sidecar_paths(pq.ParquetFile(tmp_path / "no_column.parquet")) == []
+    all_null = table.set_column(1, "sidecar", pa.array([None] * 7, sidecar))  # a classic checkpoint's column
+    pq.write_table(all_null, tmp_path / "classic.parquet", row_group_size=3)
     assert _sidecar_paths(pq.ParquetFile(tmp_path / "classic.parquet")) == []

@@ -141,6 +141,7 @@ def test_a_path_live_twice_is_detected(migrated):
     assert check.status == "fail"
     assert check.details.startswith("1 differing rows; ")
     assert '"diff_status": "duplicate key"' in check.details and path in check.details
+    assert check.observed.startswith("live 2 times, smallest values: size=")
 
 
 def test_delta_rs_snapshots_are_delta_rs_at_each_version_though_the_log_went_further(tmp_path):

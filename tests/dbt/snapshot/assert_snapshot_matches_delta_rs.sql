@@ -77,7 +77,13 @@ compared as (
             || ' partitions=' || coalesce(reference_live_files.partition_values, 'null')
             || ' records=' || coalesce(cast(reference_live_files.num_records as varchar), 'null')
             || ' deleted=' || coalesce(cast(reference_live_files.deleted_rows as varchar), 'null') as expected,
-        'size=' || coalesce(cast(catalog_live_files.size_bytes as varchar), 'null')
+        -- a path live twice: how often, and the smallest of each value among its rows
+        case
+            when catalog_live_files.live_rows_per_path > 1
+                then 'live ' || cast(catalog_live_files.live_rows_per_path as varchar) || ' times, smallest values: '
+            else ''
+        end
+            || 'size=' || coalesce(cast(catalog_live_files.size_bytes as varchar), 'null')
             || ' partitions=' || coalesce(catalog_live_files.partition_values, 'null')
             || ' (typed ' || coalesce(catalog_live_files.typed_partition_values, 'null') || ')'
             || ' records=' || coalesce(cast(catalog_live_files.num_records as varchar), 'null')

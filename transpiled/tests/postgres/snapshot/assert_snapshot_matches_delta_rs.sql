@@ -90,7 +90,11 @@ WITH snapshots AS (
       ELSE 'identical'
     END AS diff_status,
     'size=' || COALESCE(CAST(reference_live_files.size_bytes AS TEXT), 'null') || ' partitions=' || COALESCE(reference_live_files.partition_values, 'null') || ' records=' || COALESCE(CAST(reference_live_files.num_records AS TEXT), 'null') || ' deleted=' || COALESCE(CAST(reference_live_files.deleted_rows AS TEXT), 'null') AS expected,
-    'size=' || COALESCE(CAST(catalog_live_files.size_bytes AS TEXT), 'null') || ' partitions=' || COALESCE(catalog_live_files.partition_values, 'null') || ' (typed ' || COALESCE(catalog_live_files.typed_partition_values, 'null') || ')' || ' records=' || COALESCE(CAST(catalog_live_files.num_records AS TEXT), 'null') || ' deleted=' || COALESCE(CAST(catalog_live_files.deleted_rows AS TEXT), 'null') AS observed
+    CASE
+      WHEN catalog_live_files.live_rows_per_path > 1
+      THEN 'live ' || CAST(catalog_live_files.live_rows_per_path AS TEXT) || ' times, smallest values: '
+      ELSE ''
+    END /* a path live twice: how often, and the smallest of each value among its rows */ || 'size=' || COALESCE(CAST(catalog_live_files.size_bytes AS TEXT), 'null') || ' partitions=' || COALESCE(catalog_live_files.partition_values, 'null') || ' (typed ' || COALESCE(catalog_live_files.typed_partition_values, 'null') || ')' || ' records=' || COALESCE(CAST(catalog_live_files.num_records AS TEXT), 'null') || ' deleted=' || COALESCE(CAST(catalog_live_files.deleted_rows AS TEXT), 'null') AS observed
   FROM catalog_live_files
   FULL OUTER JOIN reference_live_files
     ON catalog_live_files.table_name = reference_live_files.table_name
