@@ -32,9 +32,10 @@ from delta2sql.sql_text import sql_identifier, sql_literal
 
 SNAPSHOT_LOAD_ROWS = 200_000  # reference files per bulk load into the catalog
 KEPT_CHECKPOINT_DIFFERENCES = 1_000  # differing rows stored per checkpoint file; the counts cover them all
-# Bytes pyarrow reads ahead of a checkpoint's column, in place of whole column chunks: reading
-# wide_delta_rs's checkpoint (two 1M-row groups) in 100,000-row batches peaked at 398 MB in
-# 0.46 s this way, at 752 MB in 1.87 s by default (pyarrow 2026-12-08, one process each).
+# Bytes pyarrow reads ahead of a checkpoint's column, in place of whole column chunks (its
+# default, pre-buffered): reading wide_delta_rs's checkpoint (two 1M-row groups) in 100,000-row
+# batches peaked at 381-398 MB this way, at 746-757 MB by default, in about the same time
+# (pyarrow 26, one process each, 3 runs each).
 PARQUET_READ_BUFFER = 8 << 20
 
 
