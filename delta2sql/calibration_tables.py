@@ -34,7 +34,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
+
+from delta2sql.delta_rs import deltalake
 
 EPOCH_MS = 1_700_000_000_000
 STAT_COLUMNS = ["id", "value", *(f"c{i}" for i in range(22))]  # the columns statistics can describe
@@ -124,7 +125,7 @@ def write_table(root: Path, shape: Shape, seed: int = 7) -> Path:
         removes = [writer.remove(version) for _ in range(min(shape.removes, len(writer.live) - 1))]
         writer.commit(version, [*(writer.add(version) for _ in range(shape.adds)), *removes], "WRITE")
     if shape.checkpoint:
-        DeltaTable(str(root)).create_checkpoint()
+        deltalake.DeltaTable(str(root)).create_checkpoint()
         if shape.row_group_rows or shape.copies > 1:
             _relay(root, shape.row_group_rows, shape.copies)
     return root

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import deltalake
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from delta2sql import log_file_reference
 from delta2sql.catalog import CatalogConnection, connect_duckdb, in_record_batches
+from delta2sql.delta_rs import deltalake
 from delta2sql.errors import DeltaLogError
 from delta2sql.extract import load_sql
 from delta2sql.log_store import TableLog, delta_rs_location, is_object_store_uri

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+
+from delta2sql.delta_rs import deltalake
 
 
 def batch(version: int) -> pa.Table:
@@ -26,15 +27,15 @@ def batch(version: int) -> pa.Table:
 def write_sample_table(target: Path) -> str:
     """Write the table at `target` (which must not exist yet); returns a one-line description."""
     uri = str(target)
-    write_deltalake(uri, batch(0), partition_by=["day"])
+    deltalake.write_deltalake(uri, batch(0), partition_by=["day"])
     for version in range(1, 30):
         if version == 12:
-            DeltaTable(uri).delete("amount < 10")
+            deltalake.DeltaTable(uri).delete("amount < 10")
         elif version == 16:
-            DeltaTable(uri).optimize.compact()
+            deltalake.DeltaTable(uri).optimize.compact()
         else:
-            write_deltalake(uri, batch(version), mode="append")
+            deltalake.write_deltalake(uri, batch(version), mode="append")
         if version == 20:
-            DeltaTable(uri).create_checkpoint()
-    table = DeltaTable(uri)
+            deltalake.DeltaTable(uri).create_checkpoint()
+    table = deltalake.DeltaTable(uri)
     return f"sample table {target}: version {table.version()}, {len(table.file_uris())} live files"
